@@ -1,0 +1,1 @@
+//! Dockerfile builds: parse, plan stages, execute steps with a layer cache.

@@ -1,0 +1,10 @@
+//! skiff: a daemonless container runtime and image builder.
+//!
+//! The arrows go one way: `cli` → `deploy` → `build`/`supervisor`/`registry`
+//! → `runtime`/`image` → `store`. See DESIGN.md.
+
+pub mod build;
+pub mod cli;
+pub mod image;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,1 @@
+//! Running one container once: spec, namespaces, rootfs, cgroups, security.

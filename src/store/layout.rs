@@ -1,0 +1,47 @@
+//! The OCI image layout under `oci/`: `oci-layout` and an `index.json`
+//! rewritten atomically from the revision logs, so skopeo, umoci and podman
+//! read the store directly (`oci:/var/lib/skiff/oci:NAME:TAG`).
+
+use super::{Result, Store, StoreError};
+use serde_json::json;
+
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+pub fn ensure_layout(store: &Store) -> Result<()> {
+    let layout = store.oci_dir().join("oci-layout");
+    if !layout.exists() {
+        store.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    }
+    let index = store.oci_dir().join("index.json");
+    if !index.exists() {
+        let _lock = store.lock()?;
+        if !index.exists() {
+            store.write_index_locked()?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Rewrite `oci/index.json` from the tags. Caller holds the store lock.
+    pub(crate) fn write_index_locked(&self) -> Result<()> {
+        let mut manifests = Vec::new();
+        for (name, tag, digest) in self.tags()? {
+            let size = self.blob_size(&digest)?;
+            manifests.push(json!({
+                "mediaType": MANIFEST_MEDIA_TYPE,
+                "digest": digest.to_string(),
+                "size": size,
+                "annotations": { REF_NAME_ANNOTATION: format!("{name}:{tag}") },
+            }));
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        let bytes = serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write_atomic(&self.oci_dir().join("index.json"), &bytes)
+    }
+}

@@ -1,0 +1,45 @@
+//! Store-wide file locks so several skiff processes can share one store.
+//!
+//! Writers of shared metadata (tags, index.json, blobs being published) take
+//! the exclusive lock briefly; long work (a build step, an unpack) happens
+//! outside it, so readers never wait on a long build.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// An exclusive lock held until dropped.
+pub struct LockGuard {
+    _file: File,
+}
+
+impl LockGuard {
+    /// Block until the lock file at `path` is held exclusively.
+    pub fn exclusive(path: &Path) -> io::Result<LockGuard> {
+        let file = open(path)?;
+        if file.try_lock().is_err() {
+            eprintln!("skiff: waiting for lock {}", path.display());
+            file.lock()?;
+        }
+        Ok(LockGuard { _file: file })
+    }
+
+    /// Block until the lock file at `path` is held shared.
+    pub fn shared(path: &Path) -> io::Result<LockGuard> {
+        let file = open(path)?;
+        file.lock_shared()?;
+        Ok(LockGuard { _file: file })
+    }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
