@@ -1,5 +1,92 @@
 //! The command line: clap definitions and one small function per command.
+//! Commands parse, call a module, print. No logic lives here.
+
+mod format;
+mod images;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit code for skiff's own errors, as docker uses.
+pub const EXIT_SKIFF_ERROR: i32 = 125;
+
+#[derive(Parser, Debug)]
+#[command(name = "skiff", version, about = "A daemonless container runtime and image builder", long_about = None)]
+pub struct Cli {
+    /// Store directory (default: $SKIFF_ROOT, else /var/lib/skiff)
+    #[arg(long, global = true, env = "SKIFF_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Import a rootfs tarball or directory as a one-layer image
+    Import(images::ImportArgs),
+    /// List tagged images
+    Images(images::ImagesArgs),
+    /// Point a new tag at an existing image
+    Tag(images::TagArgs),
+    /// Remove a tag (the image's blobs stay until `prune`)
+    Rmi(images::RmiArgs),
+    /// Show an image's manifest and config as JSON
+    Inspect(images::InspectArgs),
+    /// List the numbered revisions of a tag, newest first
+    Revisions(images::RevisionsArgs),
+    /// Move a tag back to an earlier revision
+    #[command(long_about = "Move a tag back to an earlier revision.\n\n\
+        The default target is the revision before the current one; --to picks a \
+        revision number or an image digest. Rollback never deletes history: it \
+        appends a new revision (reason rollback) that points at the older image, \
+        so rolling back twice returns to where you were.")]
+    Rollback(images::RollbackArgs),
+}
+
+/// Where the store lives: `--root`, else `$SKIFF_ROOT`, else /var/lib/skiff.
+pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
+    cli_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::store::DEFAULT_ROOT))
+}
 
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_SKIFF_ERROR } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let root = store_root(&cli.root);
+    let result = match cli.command {
+        Command::Import(a) => images::import(&root, a),
+        Command::Images(a) => images::images(&root, a),
+        Command::Tag(a) => images::tag(&root, a),
+        Command::Rmi(a) => images::rmi(&root, a),
+        Command::Inspect(a) => images::inspect(&root, a),
+        Command::Revisions(a) => images::revisions(&root, a),
+        Command::Rollback(a) => images::rollback(&root, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("skiff: {}", error_chain(&e));
+            EXIT_SKIFF_ERROR
+        }
+    }
+}
+
+/// "outer: inner: innermost" on one line.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+    }
+    s
 }

@@ -30,7 +30,9 @@ impl ImageRef {
     /// The registry host, when the first component names one.
     pub fn registry(&self) -> Option<&str> {
         let first = self.name.split('/').next()?;
-        if self.name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
+        if self.name.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost")
+        {
             Some(first)
         } else {
             None
@@ -61,7 +63,10 @@ impl fmt::Display for ImageRef {
 
 fn valid_component(c: &str) -> bool {
     // [a-z0-9]+ separated by '.', '_', '__' or runs of '-'
-    if c.is_empty() || !c.as_bytes()[0].is_ascii_alphanumeric() || !c.as_bytes()[c.len() - 1].is_ascii_alphanumeric() {
+    if c.is_empty()
+        || !c.as_bytes()[0].is_ascii_alphanumeric()
+        || !c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+    {
         return false;
     }
     let b = c.as_bytes();
@@ -103,13 +108,19 @@ fn valid_host(h: &str) -> bool {
             return false;
         }
     }
-    !host.is_empty() && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    !host.is_empty()
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 impl FromStr for ImageRef {
     type Err = BadReference;
     fn from_str(input: &str) -> Result<ImageRef, BadReference> {
-        let bad = |why| BadReference { input: input.to_string(), why };
+        let bad = |why| BadReference {
+            input: input.to_string(),
+            why,
+        };
         if input.is_empty() {
             return Err(bad("empty"));
         }
@@ -117,7 +128,13 @@ impl FromStr for ImageRef {
             return Err(bad("longer than 512 characters"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (r, Some(d.parse::<Digest>().map_err(|_| bad("the digest must be sha256:<64 hex digits>"))?)),
+            Some((r, d)) => (
+                r,
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|_| bad("the digest must be sha256:<64 hex digits>"))?,
+                ),
+            ),
             None => (input, None),
         };
         // A tag follows the last ':' that comes after the last '/'.
@@ -127,13 +144,19 @@ impl FromStr for ImageRef {
             None => (rest, None),
         };
         if let Some(t) = tag {
-            let ok = !t.is_empty() && t.len() <= 128 && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_') && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            let ok = !t.is_empty()
+                && t.len() <= 128
+                && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
             if !ok {
                 return Err(bad("a tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"));
             }
         }
         let comps: Vec<&str> = name.split('/').collect();
-        let (host, path) = if comps.len() > 1 && (comps[0].contains('.') || comps[0].contains(':') || comps[0] == "localhost") {
+        let (host, path) = if comps.len() > 1
+            && (comps[0].contains('.') || comps[0].contains(':') || comps[0] == "localhost")
+        {
             (Some(comps[0]), &comps[1..])
         } else {
             (None, &comps[..])
@@ -144,9 +167,15 @@ impl FromStr for ImageRef {
             }
         }
         if path.is_empty() || !path.iter().all(|c| valid_component(c)) {
-            return Err(bad("a name is lowercase letters, digits and separators ('.', '_', '-', '/')"));
+            return Err(bad(
+                "a name is lowercase letters, digits and separators ('.', '_', '-', '/')",
+            ));
         }
-        Ok(ImageRef { name: name.to_string(), tag: tag.map(str::to_string), digest })
+        Ok(ImageRef {
+            name: name.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 }
 
@@ -159,7 +188,10 @@ mod tests {
         let r: ImageRef = "busybox".parse().unwrap();
         assert_eq!((r.name.as_str(), r.tag_or_latest()), ("busybox", "latest"));
         let r: ImageRef = "node-api:1.4".parse().unwrap();
-        assert_eq!((r.name.as_str(), r.tag.as_deref()), ("node-api", Some("1.4")));
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_deref()),
+            ("node-api", Some("1.4"))
+        );
         let r: ImageRef = "127.0.0.1:5000/team/node-api:1.4".parse().unwrap();
         assert_eq!(r.name, "127.0.0.1:5000/team/node-api");
         assert_eq!(r.registry(), Some("127.0.0.1:5000"));
@@ -176,7 +208,20 @@ mod tests {
 
     #[test]
     fn bad_ones() {
-        for s in ["", "Upper", "a:", "a:-x", "../etc", "a//b", "a/../b", "a@sha256:zz", "a b", "-a", "a_-_b/..", "a:b:c"] {
+        for s in [
+            "",
+            "Upper",
+            "a:",
+            "a:-x",
+            "../etc",
+            "a//b",
+            "a/../b",
+            "a@sha256:zz",
+            "a b",
+            "-a",
+            "a_-_b/..",
+            "a:b:c",
+        ] {
             assert!(s.parse::<ImageRef>().is_err(), "{s} should be rejected");
         }
     }

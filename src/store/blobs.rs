@@ -18,19 +18,33 @@ impl Store {
 
     /// Start writing a blob whose digest is known only at the end.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let tmp = atomic::tempfile_in(&self.tmp_dir()).map_err(StoreError::io("cannot create temporary file in", &self.tmp_dir()))?;
+        let tmp = atomic::tempfile_in(&self.tmp_dir()).map_err(StoreError::io(
+            "cannot create temporary file in",
+            &self.tmp_dir(),
+        ))?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
             .map_err(StoreError::io("cannot create", &tmp))?;
-        Ok(BlobWriter { store: self.clone(), tmp, inner: Some(HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file))) })
+        Ok(BlobWriter {
+            store: self.clone(),
+            tmp,
+            inner: Some(HashingWriter::new(io::BufWriter::with_capacity(
+                256 * 1024,
+                file,
+            ))),
+        })
     }
 
     /// Store everything `r` yields; if `expected` is given the content must hash to it.
     pub fn put_blob(&self, mut r: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let mut w = self.blob_writer()?;
-        io::copy(&mut r, &mut w).map_err(|source| StoreError::Io { what: "cannot write blob from", path: w.tmp.clone(), source })?;
+        io::copy(&mut r, &mut w).map_err(|source| StoreError::Io {
+            what: "cannot write blob from",
+            path: w.tmp.clone(),
+            source,
+        })?;
         w.commit(expected)
     }
 
@@ -40,16 +54,31 @@ impl Store {
 
     pub fn open_blob(&self, d: &Digest) -> Result<File> {
         let p = self.blob_path(d);
-        File::open(&p).map_err(|e| if e.kind() == io::ErrorKind::NotFound { StoreError::MissingBlob(d.clone()) } else { StoreError::Io { what: "cannot open", path: p, source: e } })
+        File::open(&p).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                StoreError::MissingBlob(d.clone())
+            } else {
+                StoreError::Io {
+                    what: "cannot open",
+                    path: p,
+                    source: e,
+                }
+            }
+        })
     }
 
     /// Read a small blob (manifest, config) and verify its digest.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
-        self.open_blob(d)?.read_to_end(&mut buf).map_err(StoreError::io("cannot read", &self.blob_path(d)))?;
+        self.open_blob(d)?
+            .read_to_end(&mut buf)
+            .map_err(StoreError::io("cannot read", &self.blob_path(d)))?;
         let actual = Digest::of_bytes(&buf);
         if &actual != d {
-            return Err(StoreError::DigestMismatch { expected: d.clone(), actual });
+            return Err(StoreError::DigestMismatch {
+                expected: d.clone(),
+                actual,
+            });
         }
         Ok(buf)
     }
@@ -57,7 +86,9 @@ impl Store {
     /// Size in bytes of a stored blob.
     pub fn blob_size(&self, d: &Digest) -> Result<u64> {
         let p = self.blob_path(d);
-        Ok(std::fs::metadata(&p).map_err(StoreError::io("cannot stat", &p))?.len())
+        Ok(std::fs::metadata(&p)
+            .map_err(StoreError::io("cannot stat", &p))?
+            .len())
     }
 }
 
@@ -75,15 +106,26 @@ impl BlobWriter {
 
     /// fsync, verify against `expected` if given, and rename into place.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let hw = self.inner.take().ok_or_else(|| StoreError::Invalid("blob writer already committed".into()))?;
+        let hw = self
+            .inner
+            .take()
+            .ok_or_else(|| StoreError::Invalid("blob writer already committed".into()))?;
         let (buf, digest, len) = hw.finish();
-        let file = buf.into_inner().map_err(|e| StoreError::Io { what: "cannot write", path: self.tmp.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(StoreError::io("cannot fsync", &self.tmp))?;
+        let file = buf.into_inner().map_err(|e| StoreError::Io {
+            what: "cannot write",
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all()
+            .map_err(StoreError::io("cannot fsync", &self.tmp))?;
         drop(file);
         if let Some(exp) = expected {
             if exp != &digest {
                 let _ = std::fs::remove_file(&self.tmp);
-                return Err(StoreError::DigestMismatch { expected: exp.clone(), actual: digest });
+                return Err(StoreError::DigestMismatch {
+                    expected: exp.clone(),
+                    actual: digest,
+                });
             }
         }
         let dest = self.store.blob_path(&digest);
@@ -91,7 +133,8 @@ impl BlobWriter {
             // Same content is stored once; ours is redundant.
             let _ = std::fs::remove_file(&self.tmp);
         } else {
-            atomic::publish(&self.tmp, &dest).map_err(StoreError::io("cannot publish blob", &dest))?;
+            atomic::publish(&self.tmp, &dest)
+                .map_err(StoreError::io("cannot publish blob", &dest))?;
         }
         Ok((digest, len))
     }

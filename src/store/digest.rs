@@ -17,14 +17,22 @@ pub struct BadDigest(pub String);
 
 impl Digest {
     pub fn from_hex(hex: &str) -> Result<Digest, BadDigest> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Digest { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Digest {
+                hex: hex.to_string(),
+            })
         } else {
             Err(BadDigest(hex.to_string()))
         }
     }
     pub fn of_bytes(bytes: &[u8]) -> Digest {
-        Digest { hex: hex::encode(Sha256::digest(bytes)) }
+        Digest {
+            hex: hex::encode(Sha256::digest(bytes)),
+        }
     }
     pub fn hex(&self) -> &str {
         &self.hex
@@ -77,7 +85,11 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), len: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
     }
     pub fn finish(self) -> (W, Digest, u64) {
         let hex = hex::encode(self.hasher.finalize());
@@ -106,10 +118,19 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new(), len: 0 }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
     }
     pub fn finish(self) -> (Digest, u64) {
-        (Digest { hex: hex::encode(self.hasher.finalize()) }, self.len)
+        (
+            Digest {
+                hex: hex::encode(self.hasher.finalize()),
+            },
+            self.len,
+        )
     }
 }
 
@@ -135,7 +156,11 @@ mod tests {
         );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
         assert!("sha256:xyz".parse::<Digest>().is_err());
-        assert!("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse::<Digest>().is_err());
+        assert!(
+            "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                .parse::<Digest>()
+                .is_err()
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ impl Store {
 
     /// A fresh empty staging directory under `tmp/` for a layer being made.
     pub fn layer_staging_dir(&self) -> Result<PathBuf> {
-        let p = atomic::tempfile_in(&self.tmp_dir()).map_err(StoreError::io("cannot create temporary directory in", &self.tmp_dir()))?;
+        let p = atomic::tempfile_in(&self.tmp_dir()).map_err(StoreError::io(
+            "cannot create temporary directory in",
+            &self.tmp_dir(),
+        ))?;
         std::fs::create_dir(&p).map_err(StoreError::io("cannot create", &p))?;
         Ok(p)
     }
@@ -37,10 +40,15 @@ impl Store {
             Err(_) if dest.exists() => remove_tree(staged)?,
             Err(e) => {
                 let _ = remove_tree(staged);
-                return Err(StoreError::Io { what: "cannot publish layer", path: dest, source: e });
+                return Err(StoreError::Io {
+                    what: "cannot publish layer",
+                    path: dest,
+                    source: e,
+                });
             }
         }
-        atomic::sync_dir(&self.layers_dir()).map_err(StoreError::io("cannot fsync", &self.layers_dir()))?;
+        atomic::sync_dir(&self.layers_dir())
+            .map_err(StoreError::io("cannot fsync", &self.layers_dir()))?;
         Ok(dest)
     }
 }
@@ -48,7 +56,11 @@ impl Store {
 /// Flush the whole filesystem holding `path` (cheaper than fsync per file).
 fn syncfs(path: &Path) -> Result<()> {
     let f = std::fs::File::open(path).map_err(StoreError::io("cannot open", path))?;
-    nix::unistd::syncfs(&f).map_err(|e| StoreError::Io { what: "cannot sync", path: path.to_path_buf(), source: e.into() })
+    nix::unistd::syncfs(&f).map_err(|e| StoreError::Io {
+        what: "cannot sync",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Remove a directory tree, clearing immutable-looking modes first is not
@@ -57,6 +69,10 @@ pub fn remove_tree(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::Io { what: "cannot remove", path: path.to_path_buf(), source: e }),
+        Err(e) => Err(StoreError::Io {
+            what: "cannot remove",
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }

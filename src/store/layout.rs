@@ -41,7 +41,8 @@ impl Store {
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": manifests,
         });
-        let bytes = serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.write_atomic(&self.oci_dir().join("index.json"), &bytes)
     }
 }

@@ -17,9 +17,19 @@ impl LockGuard {
     /// Block until the lock file at `path` is held exclusively.
     pub fn exclusive(path: &Path) -> io::Result<LockGuard> {
         let file = open(path)?;
-        if file.try_lock().is_err() {
-            eprintln!("skiff: waiting for lock {}", path.display());
-            file.lock()?;
+        // Brief waits are normal (another process writing a tag); only a
+        // long one is worth telling the user about.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while file.try_lock().is_err() {
+            if std::time::Instant::now() >= deadline {
+                eprintln!(
+                    "skiff: waiting for lock {} (another skiff process holds it)",
+                    path.display()
+                );
+                file.lock()?;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         Ok(LockGuard { _file: file })
     }

@@ -33,7 +33,11 @@ pub enum StoreError {
     #[error("digest mismatch: expected {expected}, content hashes to {actual}")]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("{path}:{line}: corrupt revision log: {msg}")]
-    CorruptLog { path: PathBuf, line: usize, msg: String },
+    CorruptLog {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
     #[error("no such tag {0}")]
     UnknownTag(String),
     #[error("{0}")]
@@ -41,8 +45,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
-        move |source| StoreError::Io { what, path: path.to_path_buf(), source }
+    pub fn io<'a>(
+        what: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+        move |source| StoreError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -57,7 +68,9 @@ pub struct Store {
 impl Store {
     /// Open (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store { root: root.to_path_buf() };
+        let store = Store {
+            root: root.to_path_buf(),
+        };
         for dir in [
             store.oci_dir().join("blobs/sha256"),
             store.refs_dir(),
@@ -102,6 +115,7 @@ impl Store {
 
     /// Write small metadata atomically (tmp + fsync + rename).
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        atomic::write_atomic(&self.tmp_dir(), path, bytes).map_err(StoreError::io("cannot write", path))
+        atomic::write_atomic(&self.tmp_dir(), path, bytes)
+            .map_err(StoreError::io("cannot write", path))
     }
 }

@@ -23,7 +23,10 @@ pub enum Reason {
 
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         f.write_str(&s)
     }
 }
@@ -46,13 +49,24 @@ pub fn check_name_tag(name: &str, tag: &str) -> Result<()> {
     let name_ok = !name.is_empty()
         && name.len() <= 255
         && name.split('/').all(|c| {
-            !c.is_empty() && c != "." && c != ".." && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-:".contains(&b))
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-:".contains(&b))
         });
-    let tag_ok = !tag.is_empty() && tag.len() <= 128 && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) && !tag.starts_with(['.', '-']);
+    let tag_ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !tag.starts_with(['.', '-']);
     if name_ok && tag_ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!("invalid image name {name}:{tag}")))
+        Err(StoreError::Invalid(format!(
+            "invalid image name {name}:{tag}"
+        )))
     }
 }
 
@@ -69,12 +83,22 @@ impl Store {
 
     /// The digest `name:tag` points at now, if any.
     pub fn resolve_tag(&self, name: &str, tag: &str) -> Result<Option<Digest>> {
-        Ok(self.revisions(name, tag)?.last().and_then(|r| r.digest.clone()))
+        Ok(self
+            .revisions(name, tag)?
+            .last()
+            .and_then(|r| r.digest.clone()))
     }
 
     /// Append a revision pointing `name:tag` at `digest` (None removes the tag)
     /// and rewrite `index.json`. Takes the store lock.
-    pub fn set_tag(&self, name: &str, tag: &str, digest: Option<&Digest>, reason: Reason, to: Option<u64>) -> Result<Revision> {
+    pub fn set_tag(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: Option<&Digest>,
+        reason: Reason,
+        to: Option<u64>,
+    ) -> Result<Revision> {
         check_name_tag(name, tag)?;
         if let Some(d) = digest {
             if !self.has_blob(d) {
@@ -94,7 +118,9 @@ impl Store {
         revs.push(rev.clone());
         let mut text = String::new();
         for r in &revs {
-            text.push_str(&serde_json::to_string(r).map_err(|e| StoreError::Invalid(e.to_string()))?);
+            text.push_str(
+                &serde_json::to_string(r).map_err(|e| StoreError::Invalid(e.to_string()))?,
+            );
             text.push('\n');
         }
         self.write_atomic(&path, text.as_bytes())?;
@@ -105,12 +131,16 @@ impl Store {
     /// Every tag that currently points at an image: (name, tag, digest), sorted.
     pub fn tags(&self) -> Result<Vec<(String, String, Digest)>> {
         let mut out = Vec::new();
-        walk(&self.refs_dir(), &self.refs_dir(), &mut |name, tag, path| {
-            if let Some(d) = read_log(path)?.last().and_then(|r| r.digest.clone()) {
-                out.push((name.to_string(), tag.to_string(), d));
-            }
-            Ok(())
-        })?;
+        walk(
+            &self.refs_dir(),
+            &self.refs_dir(),
+            &mut |name, tag, path| {
+                if let Some(d) = read_log(path)?.last().and_then(|r| r.digest.clone()) {
+                    out.push((name.to_string(), tag.to_string(), d));
+                }
+                Ok(())
+            },
+        )?;
         out.sort();
         Ok(out)
     }
@@ -118,12 +148,16 @@ impl Store {
     /// Every digest any revision of any tag ever pointed at.
     pub fn all_revision_digests(&self) -> Result<Vec<(String, String, Revision)>> {
         let mut out = Vec::new();
-        walk(&self.refs_dir(), &self.refs_dir(), &mut |name, tag, path| {
-            for r in read_log(path)? {
-                out.push((name.to_string(), tag.to_string(), r));
-            }
-            Ok(())
-        })?;
+        walk(
+            &self.refs_dir(),
+            &self.refs_dir(),
+            &mut |name, tag, path| {
+                for r in read_log(path)? {
+                    out.push((name.to_string(), tag.to_string(), r));
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 }
@@ -132,14 +166,24 @@ fn walk(base: &Path, dir: &Path, f: &mut dyn FnMut(&str, &str, &Path) -> Result<
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StoreError::Io { what: "cannot list", path: dir.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                what: "cannot list",
+                path: dir.to_path_buf(),
+                source: e,
+            })
+        }
     };
     for entry in rd {
         let entry = entry.map_err(StoreError::io("cannot list", dir))?;
         let path = entry.path();
         let fname = entry.file_name().to_string_lossy().to_string();
         if let Some(tag) = fname.strip_prefix(':') {
-            let name = dir.strip_prefix(base).unwrap_or(dir).to_string_lossy().to_string();
+            let name = dir
+                .strip_prefix(base)
+                .unwrap_or(dir)
+                .to_string_lossy()
+                .to_string();
             f(&name, tag, &path)?;
         } else if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             walk(base, &path, f)?;
@@ -152,12 +196,24 @@ fn read_log(path: &Path) -> Result<Vec<Revision>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(StoreError::Io { what: "cannot read", path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                what: "cannot read",
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
     };
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| StoreError::CorruptLog { path: path.to_path_buf(), line: i + 1, msg: e.to_string() }))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| StoreError::CorruptLog {
+                path: path.to_path_buf(),
+                line: i + 1,
+                msg: e.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -171,14 +227,21 @@ mod tests {
         let s = Store::open(d.path()).unwrap();
         let a = s.put_blob_bytes(b"{}").unwrap();
         let b = s.put_blob_bytes(b"{\"a\":1}").unwrap();
-        s.set_tag("team/api", "latest", Some(&a), Reason::Build, None).unwrap();
-        s.set_tag("team/api", "latest", Some(&b), Reason::Build, None).unwrap();
-        let r = s.set_tag("team", "api", Some(&a), Reason::Tag, None).unwrap();
+        s.set_tag("team/api", "latest", Some(&a), Reason::Build, None)
+            .unwrap();
+        s.set_tag("team/api", "latest", Some(&b), Reason::Build, None)
+            .unwrap();
+        let r = s
+            .set_tag("team", "api", Some(&a), Reason::Tag, None)
+            .unwrap();
         assert_eq!(r.rev, 1);
         let revs = s.revisions("team/api", "latest").unwrap();
         assert_eq!(revs.len(), 2);
         assert_eq!(revs[1].rev, 2);
-        assert_eq!(s.resolve_tag("team/api", "latest").unwrap(), Some(b.clone()));
+        assert_eq!(
+            s.resolve_tag("team/api", "latest").unwrap(),
+            Some(b.clone())
+        );
         assert_eq!(s.tags().unwrap().len(), 2);
     }
 

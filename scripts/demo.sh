@@ -1,0 +1,39 @@
+#!/bin/bash
+# demo.sh — the main job on a fresh Debian 12 machine, as root:
+# install what skiff needs, build skiff, make the Node base image, build the
+# example service images/node-api with skiff, run it detached with a restart
+# policy and a published port, and ask it for an answer.
+#   SKIFF_ROOT   store to use (default /var/lib/skiff)
+#   PORT         host port to publish (default 3000)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+root=${SKIFF_ROOT:-/var/lib/skiff}
+port=${PORT:-3000}
+
+echo "== building skiff (release)"
+cargo build --release --quiet
+skiff="$repo/target/release/skiff"
+
+echo "== base images (rootfs-fixtures/)"
+SKIFF="$skiff" scripts/fixtures.sh --import "$root"
+
+echo "== skiff build -t node-api images/node-api"
+"$skiff" --root "$root" build -t node-api images/node-api
+
+echo "== skiff run -d --restart always -p $port:3000 -m 512m node-api"
+"$skiff" --root "$root" rm -f node-api >/dev/null 2>&1 || true
+"$skiff" --root "$root" run -d --name node-api --restart always -p "$port:3000" -m 512m node-api
+
+for _ in $(seq 1 50); do
+    if out=$(curl -fsS "http://127.0.0.1:$port/" 2>/dev/null); then
+        echo "== the service answers on :$port"
+        echo "$out"
+        "$skiff" --root "$root" ps
+        exit 0
+    fi
+    sleep 0.2
+done
+echo "the service did not answer on :$port; its log:" >&2
+"$skiff" --root "$root" logs --tail 50 node-api >&2 || true
+exit 1

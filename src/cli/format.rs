@@ -1,0 +1,88 @@
+//! Small helpers for human output: sizes, ages, tables.
+
+/// Sizes as docker prints them (SI units): 4.26MB, 512kB, 12B.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{:.3}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + UNITS[u]
+    }
+}
+
+/// "About a minute ago", "3 hours ago", from an RFC 3339 time.
+pub fn human_age(rfc3339: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    format!("{} ago", human_duration(secs))
+}
+
+/// "Less than a second", "5 seconds", "About a minute", "3 hours", "2 days".
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 14 * 86400 => format!("{} days", s / 86400),
+        s if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 730 * 86400 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+/// Print rows as left-aligned columns separated by three spaces.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{:<w$}   ", c, w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(12), "12B");
+        assert_eq!(human_size(4_260_000), "4.26MB");
+        assert_eq!(human_size(1_000_000), "1MB");
+    }
+}

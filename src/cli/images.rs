@@ -1,0 +1,342 @@
+//! Image commands: import, images, tag, rmi, inspect, revisions, rollback.
+
+use super::format::{human_age, human_size, print_table};
+use crate::image::local::LocalImage;
+use crate::image::reference::ImageRef;
+use crate::store::{Digest, Reason, Store};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A rootfs tarball (plain or gzip) or a directory
+    pub source: PathBuf,
+    /// Name of the new image, NAME[:TAG]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Only show image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Existing image: NAME[:TAG], NAME@DIGEST or an image id
+    pub source: String,
+    /// New tag, NAME[:TAG]
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Tags (NAME[:TAG]) or image ids to remove
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Remove every tag of an image id even when it has several
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Image references
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RevisionsArgs {
+    /// NAME[:TAG] (tag defaults to latest)
+    pub name: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// NAME[:TAG] (tag defaults to latest)
+    pub name: String,
+    /// Revision number or image digest to return to (default: the previous revision)
+    #[arg(long, value_name = "REV|DIGEST")]
+    pub to: Option<String>,
+}
+
+pub fn open_store(root: &Path) -> Result<Store> {
+    Store::open(root).with_context(|| format!("cannot open the store at {}", root.display()))
+}
+
+/// Parse NAME[:TAG] for a tag to write (no digest allowed).
+pub fn parse_tag(s: &str) -> Result<(String, String)> {
+    let r: ImageRef = s.parse()?;
+    if r.digest.is_some() {
+        bail!("{s}: a tag cannot contain a digest");
+    }
+    Ok((r.name.clone(), r.tag_or_latest().to_string()))
+}
+
+pub fn import(root: &Path, a: ImportArgs) -> Result<i32> {
+    let (name, tag) = parse_tag(&a.name)?;
+    let store = open_store(root)?;
+    let digest = crate::image::import::import(&store, &a.source)
+        .with_context(|| format!("cannot import {}", a.source.display()))?;
+    store.set_tag(&name, &tag, Some(&digest), Reason::Import, None)?;
+    let img = LocalImage::by_digest(&store, &digest)?;
+    println!("{}", img.id());
+    Ok(0)
+}
+
+pub fn images(root: &Path, a: ImagesArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    for (name, tag, digest) in store.tags()? {
+        let img = LocalImage::by_digest(&store, &digest)
+            .with_context(|| format!("image {name}:{tag}"))?;
+        let created = img.config.created.clone().unwrap_or_default();
+        if a.quiet {
+            println!("{}", img.id().short());
+            continue;
+        }
+        rows.push(vec![
+            name.clone(),
+            tag.clone(),
+            img.id().short().to_string(),
+            human_age(&created),
+            human_size(img.size()),
+        ]);
+        json.push(serde_json::json!({
+            "Repository": name, "Tag": tag, "Id": img.id().to_string(), "Digest": digest.to_string(),
+            "Created": created, "Size": img.size(),
+        }));
+    }
+    if a.quiet {
+        return Ok(0);
+    }
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        Format::Table => print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows),
+    }
+    Ok(0)
+}
+
+pub fn tag(root: &Path, a: TagArgs) -> Result<i32> {
+    let (name, tag) = parse_tag(&a.target)?;
+    let store = open_store(root)?;
+    let img = LocalImage::load(&store, &a.source)?;
+    store.set_tag(&name, &tag, Some(&img.manifest_digest), Reason::Tag, None)?;
+    Ok(0)
+}
+
+pub fn rmi(root: &Path, a: RmiArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    for r in &a.images {
+        let tags = tags_named_by(&store, r, a.force)?;
+        for (name, tag) in tags {
+            store.set_tag(&name, &tag, None, Reason::Untag, None)?;
+            println!("Untagged: {name}:{tag}");
+        }
+    }
+    Ok(0)
+}
+
+/// The tags `r` names: itself if it is a tag, else every tag of that image id.
+fn tags_named_by(store: &Store, r: &str, force: bool) -> Result<Vec<(String, String)>> {
+    if let Ok(parsed) = r.parse::<ImageRef>() {
+        if parsed.digest.is_none()
+            && store
+                .resolve_tag(&parsed.name, parsed.tag_or_latest())?
+                .is_some()
+        {
+            return Ok(vec![(
+                parsed.name.clone(),
+                parsed.tag_or_latest().to_string(),
+            )]);
+        }
+    }
+    let img = LocalImage::load(store, r)?;
+    let tags: Vec<(String, String)> = store
+        .tags()?
+        .into_iter()
+        .filter(|(_, _, d)| *d == img.manifest_digest)
+        .map(|(n, t, _)| (n, t))
+        .collect();
+    if tags.is_empty() {
+        bail!("image {r} has no tags (its blobs go with `skiff prune`)");
+    }
+    if tags.len() > 1 && !force {
+        let names: Vec<String> = tags.iter().map(|(n, t)| format!("{n}:{t}")).collect();
+        bail!(
+            "image {r} is tagged {}; name one tag, or use -f to remove them all",
+            names.join(", ")
+        );
+    }
+    Ok(tags)
+}
+
+pub fn image_json(store: &Store, img: &LocalImage) -> Result<serde_json::Value> {
+    let tags: Vec<String> = store
+        .tags()?
+        .into_iter()
+        .filter(|(_, _, d)| *d == img.manifest_digest)
+        .map(|(n, t, _)| format!("{n}:{t}"))
+        .collect();
+    Ok(serde_json::json!({
+        "Id": img.id().to_string(),
+        "Digest": img.manifest_digest.to_string(),
+        "RepoTags": tags,
+        "Created": img.config.created,
+        "Size": img.size(),
+        "Architecture": img.config.architecture,
+        "Os": img.config.os,
+        "Config": img.config.config,
+        "RootFS": img.config.rootfs,
+        "History": img.config.history,
+        "Manifest": img.manifest,
+    }))
+}
+
+pub fn inspect(root: &Path, a: InspectArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let mut out = Vec::new();
+    for t in &a.targets {
+        let img = LocalImage::load(&store, t)?;
+        out.push(image_json(&store, &img)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+pub fn revisions(root: &Path, a: RevisionsArgs) -> Result<i32> {
+    let (name, tag) = parse_tag(&a.name)?;
+    let store = open_store(root)?;
+    let revs = store.revisions(&name, &tag)?;
+    if revs.is_empty() {
+        bail!("no such tag {name}:{tag}");
+    }
+    let current = revs.last().map(|r| r.rev);
+    match a.format {
+        Format::Json => {
+            let v: Vec<serde_json::Value> = revs
+                .iter()
+                .rev()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    v["current"] = serde_json::Value::Bool(Some(r.rev) == current);
+                    v
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = revs
+                .iter()
+                .rev()
+                .map(|r| {
+                    let reason = match r.to {
+                        Some(to) => format!("{} (to {to})", r.reason),
+                        None => r.reason.to_string(),
+                    };
+                    let image = match &r.digest {
+                        Some(d) => LocalImage::by_digest(&store, d)
+                            .map(|i| i.id().short().to_string())
+                            .unwrap_or_else(|_| format!("{} (pruned)", d.short())),
+                        None => "-".into(),
+                    };
+                    let mark = if Some(r.rev) == current { "*" } else { "" };
+                    vec![
+                        format!("{mark}{}", r.rev),
+                        image,
+                        r.digest
+                            .as_ref()
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        reason,
+                        human_age(&r.at),
+                    ]
+                })
+                .collect();
+            print_table(&["REV", "IMAGE ID", "DIGEST", "REASON", "CREATED"], &rows);
+        }
+    }
+    Ok(0)
+}
+
+/// Pick the revision to return to: `--to` (a number or a digest/id), else
+/// the newest earlier revision whose image differs from the current one.
+pub fn rollback_target(
+    store: &Store,
+    name: &str,
+    tag: &str,
+    to: Option<&str>,
+) -> Result<(u64, Digest)> {
+    let revs = store.revisions(name, tag)?;
+    let current = revs
+        .last()
+        .ok_or_else(|| anyhow!("no such tag {name}:{tag}"))?;
+    match to {
+        Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u64 = t.parse()?;
+            let r = revs.iter().find(|r| r.rev == n).ok_or_else(|| {
+                anyhow!("{name}:{tag} has no revision {n} (see `skiff revisions {name}:{tag}`)")
+            })?;
+            let d = r.digest.clone().ok_or_else(|| {
+                anyhow!("revision {n} of {name}:{tag} removed the tag; pick another")
+            })?;
+            if !store.has_blob(&d) {
+                bail!("revision {n} of {name}:{tag} ({d}) was pruned");
+            }
+            Ok((n, d))
+        }
+        Some(t) => {
+            let img = LocalImage::load(store, t).with_context(|| format!("rollback target {t}"))?;
+            let r = revs
+                .iter()
+                .rev()
+                .find(|r| r.digest.as_ref() == Some(&img.manifest_digest))
+                .ok_or_else(|| anyhow!("{t} was never a revision of {name}:{tag}"))?;
+            Ok((r.rev, img.manifest_digest))
+        }
+        None => {
+            let r = revs
+                .iter()
+                .rev()
+                .skip(1)
+                .find(|r| r.digest.is_some() && r.digest != current.digest)
+                .ok_or_else(|| anyhow!("{name}:{tag} has no earlier revision to roll back to"))?;
+            let d = r
+                .digest
+                .clone()
+                .ok_or_else(|| anyhow!("revision {} has no image", r.rev))?;
+            if !store.has_blob(&d) {
+                bail!("revision {} of {name}:{tag} ({d}) was pruned", r.rev);
+            }
+            Ok((r.rev, d))
+        }
+    }
+}
+
+pub fn rollback(root: &Path, a: RollbackArgs) -> Result<i32> {
+    let (name, tag) = parse_tag(&a.name)?;
+    let store = open_store(root)?;
+    let (rev, digest) = rollback_target(&store, &name, &tag, a.to.as_deref())?;
+    let new = store.set_tag(&name, &tag, Some(&digest), Reason::Rollback, Some(rev))?;
+    println!(
+        "{name}:{tag} is now revision {} (the image of revision {rev}, {digest})",
+        new.rev
+    );
+    Ok(0)
+}

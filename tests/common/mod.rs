@@ -1,0 +1,147 @@
+//! Shared helpers for the end-to-end tests: the real binary, a temporary
+//! store, and the fixture base images.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn skiff_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_skiff")
+}
+
+/// The fixtures directory: `$SKIFF_FIXTURES`, else `<repo>/.fixtures`.
+/// Fails loudly when the fixture tarballs are missing.
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("SKIFF_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".fixtures"));
+    assert!(
+        dir.join("busybox.tar").is_file(),
+        "test fixtures missing in {}: run scripts/fixtures.sh (scripts/test.sh does it)",
+        dir.display()
+    );
+    dir
+}
+
+/// A temporary store that is removed when dropped.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    pub fn new() -> TestStore {
+        let base = std::env::var_os("SKIFF_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&base).expect("test tmp dir");
+        TestStore {
+            dir: tempfile::Builder::new()
+                .prefix("skiff-test-")
+                .tempdir_in(base)
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(skiff_bin());
+        c.arg("--root").arg(self.root());
+        c.env_remove("SKIFF_ROOT");
+        c
+    }
+
+    /// Run skiff with `args`, returning its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run skiff")
+    }
+
+    /// Run skiff and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run skiff and require the given exit code; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "skiff {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Import the busybox fixture as `busybox:fixture`.
+    pub fn with_busybox(self) -> TestStore {
+        let tar = fixtures().join("busybox.tar");
+        self.ok(&[
+            "import",
+            tar.to_str().expect("utf8 path"),
+            "busybox:fixture",
+        ]);
+        self
+    }
+
+    /// Import the node fixture as `node:fixture`.
+    pub fn with_node(self) -> TestStore {
+        let tar = fixtures().join("node.tar");
+        self.ok(&["import", tar.to_str().expect("utf8 path"), "node:fixture"]);
+        self
+    }
+}
+
+/// A snapshot of every file under `dir` with its size and mode, to prove a
+/// failed command left the store as it was.
+pub fn tree_snapshot(dir: &Path) -> Vec<(PathBuf, u64, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
+            if rel.as_os_str() == "lock" {
+                continue;
+            }
+            out.push((rel, if m.is_dir() { 0 } else { m.len() }, m.mode()));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+static ONCE: OnceLock<()> = OnceLock::new();
+
+/// Whether a command exists on PATH.
+pub fn have(cmd: &str) -> bool {
+    let _ = &ONCE;
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
