@@ -106,7 +106,8 @@ pub fn write_layer<W: Write>(
     for item in &items {
         write_item(&mut builder, dir, item, opts, &mut links)?;
     }
-    let hashing = builder.into_inner().map_err(LayerWriteError::Write)?;
+    let mut hashing = builder.into_inner().map_err(LayerWriteError::Write)?;
+    hashing.flush().map_err(LayerWriteError::Write)?;
     let (out, diff_id, size) = hashing.finish();
     Ok(WrittenLayer { out, diff_id, size })
 }
@@ -123,7 +124,8 @@ pub fn write_gzip_layer<W: Write>(
         .operating_system(255)
         .write(HashingWriter::new(out), Compression::default());
     let tar = write_layer(dir, gz, opts)?;
-    let hashing = tar.out.finish().map_err(LayerWriteError::Write)?;
+    let mut hashing = tar.out.finish().map_err(LayerWriteError::Write)?;
+    hashing.flush().map_err(LayerWriteError::Write)?;
     let (out, digest, size) = hashing.finish();
     Ok(GzipLayer {
         out,
@@ -204,6 +206,14 @@ fn header(md: &Metadata, opts: &WriteOptions, kind: EntryType, mode: u32) -> Hea
     h.set_gid(u64::from(md.gid()));
     h.set_mtime(mtime(md, opts));
     h.set_size(0);
+    // Zeros rather than empty fields: some readers insist on numbers.
+    let ustar = h
+        .as_ustar_mut()
+        .map(|u| (&mut u.dev_major, &mut u.dev_minor));
+    if let Some((major, minor)) = ustar {
+        *major = *b"0000000\0";
+        *minor = *b"0000000\0";
+    }
     h
 }
 

@@ -548,8 +548,14 @@ impl Unpacker {
                     entry: name.clone(),
                     source,
                 };
-                let major = h.device_major().map_err(corrupt)?.unwrap_or(0);
-                let minor = h.device_minor().map_err(corrupt)?.unwrap_or(0);
+                let (major, minor) = if kind == EntryType::Fifo {
+                    (0, 0)
+                } else {
+                    (
+                        h.device_major().map_err(corrupt)?.unwrap_or(0),
+                        h.device_minor().map_err(corrupt)?.unwrap_or(0),
+                    )
+                };
                 let ftype = match kind {
                     EntryType::Char => libc::S_IFCHR,
                     EntryType::Block => libc::S_IFBLK,
@@ -1367,6 +1373,7 @@ mod tests {
             b"",
         );
         raw_entry(&mut t, b"hl", EntryType::Link, b"h", b"");
+        raw_entry(&mut t, b"fifo", EntryType::Fifo, b"", b"");
         // Symlink target is the link name; rewrite x's to "target".
         let mut t2 = Vec::new();
         raw_entry(&mut t2, b"x", EntryType::Regular, b"", b"file");
@@ -1378,6 +1385,7 @@ mod tests {
         assert!(md(&dest.join("w")).is_dir());
         assert_eq!(fs::read(dest.join("s")).unwrap(), b"overwritten?");
         assert!(md(&dest.join("hl")).file_type().is_symlink());
+        assert!(md(&dest.join("fifo")).file_type().is_fifo());
         assert_eq!(md(&dest.join("hl")).ino(), md(&dest.join("h")).ino());
         assert_eq!(fs::read(&secret).unwrap(), b"secret");
         assert_eq!(md(&secret).nlink(), 1);

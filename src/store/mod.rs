@@ -81,6 +81,12 @@ impl Store {
         ] {
             std::fs::create_dir_all(&dir).map_err(StoreError::io("cannot create", &dir))?;
         }
+        // Layers hold setuid files and device nodes of images: keep them,
+        // and containers' upper directories, away from other users.
+        for dir in [store.layers_dir(), store.containers_dir()] {
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .map_err(StoreError::io("cannot set permissions of", &dir))?;
+        }
         layout::ensure_layout(&store)?;
         Ok(store)
     }
