@@ -1,0 +1,54 @@
+#!/bin/bash
+# test.sh [CARGO TEST ARGS...] — the test command. On Debian 12, as root:
+#   1. installs the packages the tests use (apt-get update only if one is missing)
+#   2. builds the fixtures (scripts/fixtures.sh), exports SKIFF_FIXTURES
+#   3. cargo build, cargo test (its output is also kept in target/test-logs/)
+#   4. scripts/test-cgroup-v2.sh: skiff on cgroup v2 in a qemu VM (SKIP_VM=1 skips it)
+# Exits non-zero if any step fails; the last lines are cargo test's results.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+. rootfs-fixtures/lib.sh
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || die "run as root: the tests create namespaces, cgroups and mounts"
+command -v cargo >/dev/null || die "cargo not found: install Rust first (https://rustup.rs)"
+
+step "packages"
+# busybox-static: fixtures; skopeo/umoci/podman/buildah: read skiff's OCI layout
+# in interoperability tests; crun/runc: reference runtimes; iproute2: network
+# checks; gcc: cargo's linker; binutils: strip; xz-utils: kernel modules.
+ensure_packages busybox-static skopeo umoci crun runc podman buildah \
+    iproute2 ca-certificates gcc libc6-dev binutils xz-utils
+log "all packages present"
+
+step "fixtures"
+t0=$SECONDS
+scripts/fixtures.sh
+export SKIFF_FIXTURES=$repo/.fixtures
+log "fixtures ready in $((SECONDS - t0))s (SKIFF_FIXTURES=$SKIFF_FIXTURES)"
+
+step "cargo build"
+cargo build
+target=${CARGO_TARGET_DIR:-$repo/target}
+
+failed=()
+step "cargo test"
+mkdir -p "$target/test-logs"
+test_log=$target/test-logs/cargo-test.log
+cargo test --no-fail-fast "$@" 2>&1 | tee "$test_log" || failed+=("cargo test")
+
+if [ "${SKIP_VM:-0}" = 1 ]; then
+    log "SKIP_VM=1: cgroup v2 VM test skipped"
+else
+    step "cgroup v2 (qemu VM)"
+    SKIFF=${SKIFF:-$target/debug/skiff} scripts/test-cgroup-v2.sh || failed+=("cgroup v2 VM test")
+fi
+
+# Repeat cargo test's closing lines last, where CI reads them.
+step "summary"
+if [ ${#failed[@]} -gt 0 ]; then log "FAILED: ${failed[*]}"; else log "all steps passed"; fi
+echo "cargo test results (full log: $test_log):"
+grep -E '^test result:|^error(\[|:)|^---- .* ----$' "$test_log" | tail -n 60 || true
+[ ${#failed[@]} -eq 0 ]
