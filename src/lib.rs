@@ -6,5 +6,6 @@
 pub mod build;
 pub mod cli;
 pub mod image;
+pub mod registry;
 pub mod runtime;
 pub mod store;

@@ -72,6 +72,15 @@ impl BuildContext {
         Ok(BuildContext { root, ignore })
     }
 
+    /// A directory as a source without any `.dockerignore` (the rootfs of
+    /// another stage or image, for `COPY --from`).
+    pub fn plain(root: &Path) -> BuildContext {
+        BuildContext {
+            root: root.to_path_buf(),
+            ignore: DockerIgnore::default(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

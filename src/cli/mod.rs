@@ -1,8 +1,11 @@
 //! The command line: clap definitions and one small function per command.
 //! Commands parse, call a module, print. No logic lives here.
 
+mod build;
 mod format;
 mod images;
+mod registry;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,7 +24,12 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing buys nothing
 pub enum Command {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Show the layers of an image and the instructions that made them
+    History(build::HistoryArgs),
     /// Import a rootfs tarball or directory as a one-layer image
     Import(images::ImportArgs),
     /// List tagged images
@@ -41,6 +49,20 @@ pub enum Command {
         appends a new revision (reason rollback) that points at the older image, \
         so rolling back twice returns to where you were.")]
     Rollback(images::RollbackArgs),
+    /// Run a command in a new container
+    Run(run::RunArgs),
+    /// Save credentials for a registry (in docker's auth file)
+    Login(registry::LoginArgs),
+    /// Remove saved credentials for a registry
+    Logout(registry::LogoutArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Write images to an OCI archive or a docker-archive
+    Save(registry::SaveArgs),
+    /// Read images from an OCI archive or a docker-archive
+    Load(registry::LoadArgs),
 }
 
 /// Where the store lives: `--root`, else `$SKIFF_ROOT`, else /var/lib/skiff.
@@ -61,6 +83,8 @@ pub fn main() -> i32 {
     };
     let root = store_root(&cli.root);
     let result = match cli.command {
+        Command::Build(a) => build::build(&root, a),
+        Command::History(a) => build::history(&root, a),
         Command::Import(a) => images::import(&root, a),
         Command::Images(a) => images::images(&root, a),
         Command::Tag(a) => images::tag(&root, a),
@@ -68,6 +92,13 @@ pub fn main() -> i32 {
         Command::Inspect(a) => images::inspect(&root, a),
         Command::Revisions(a) => images::revisions(&root, a),
         Command::Rollback(a) => images::rollback(&root, a),
+        Command::Run(a) => run::run(&root, a),
+        Command::Login(a) => registry::login(a),
+        Command::Logout(a) => registry::logout(a),
+        Command::Pull(a) => registry::pull(&root, a),
+        Command::Push(a) => registry::push(&root, a),
+        Command::Save(a) => registry::save(&root, a),
+        Command::Load(a) => registry::load(&root, a),
     };
     match result {
         Ok(code) => code,

@@ -40,6 +40,9 @@ pub enum ImageError {
 
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;
 
+/// Docker's v2 schema 2 image manifest, accepted alongside OCI's.
+pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
 /// A stored image: its manifest and its config.
 #[derive(Clone, Debug)]
 pub struct LocalImage {
@@ -66,7 +69,9 @@ impl LocalImage {
                 msg: e.to_string(),
             })?;
         if let Some(mt) = manifest.media_type() {
-            if *mt != MediaType::ImageManifest {
+            // Docker's schema 2 manifest has the same shape; pulled and
+            // loaded manifests are stored as they came, digest intact.
+            if *mt != MediaType::ImageManifest && mt.to_string() != DOCKER_MANIFEST_MEDIA_TYPE {
                 return Err(ImageError::UnsupportedManifest(
                     manifest_digest.clone(),
                     mt.to_string(),

@@ -1,6 +1,7 @@
 //! OCI image model: references, manifests and configs, layer tars in and out,
 //! import.
 
+pub mod archive;
 pub mod config;
 pub mod import;
 pub mod layer_writer;

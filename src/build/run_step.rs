@@ -1,0 +1,140 @@
+//! RUN: execute a command in a container over the current layers; the
+//! container's overlay upper directory becomes the new layer and is moved
+//! into `layers/` instead of being unpacked again.
+
+use crate::runtime::{self, Container, ContainerSpec, NetworkMode, Stdio};
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunStepError {
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error("the command returned a non-zero code: {code}")]
+    Failed { code: i32, output: Option<String> },
+}
+
+/// What a RUN step runs and how.
+pub struct RunStep<'a> {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: Option<String>,
+    pub network: NetworkMode,
+    pub layers: &'a [PathBuf],
+    /// Send the command's output to a file (shown only on failure).
+    pub quiet: bool,
+}
+
+/// A finished RUN: its upper directory, ready to become a layer; the
+/// container's directory is removed when this is dropped.
+pub struct RunOutput {
+    container: Option<Container>,
+    upper: PathBuf,
+}
+
+impl RunOutput {
+    pub fn upper(&self) -> &Path {
+        &self.upper
+    }
+}
+
+impl Drop for RunOutput {
+    fn drop(&mut self) {
+        if let Some(c) = self.container.take() {
+            let _ = c.remove();
+        }
+    }
+}
+
+pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> {
+    let id = runtime::new_id();
+    let spec = ContainerSpec {
+        id: id.clone(),
+        name: None,
+        image: "build".into(),
+        image_digest: None,
+        hostname: id[..12].to_string(),
+        args: step.args,
+        env: step.env,
+        cwd: step.cwd,
+        user: step.user,
+        network: step.network,
+        mounts: Vec::new(),
+        tmpfs: Vec::new(),
+        readonly_rootfs: false,
+        resources: Default::default(),
+        no_new_privileges: true,
+        terminal: false,
+    };
+    let c = Container::create(store, spec, step.layers.to_vec())?;
+    let log = c.dir().join("build-output.log");
+    let result = (|| {
+        let stdio = if step.quiet {
+            let f = std::fs::File::create(&log)
+                .map_err(runtime::RuntimeError::io("cannot create", &log))?;
+            let f2 = f
+                .try_clone()
+                .map_err(runtime::RuntimeError::io("cannot duplicate", &log))?;
+            Stdio::Fds {
+                stdin: None,
+                stdout: f.into(),
+                stderr: f2.into(),
+            }
+        } else {
+            // Build output goes to stderr: stdout carries only the image id.
+            let err = std::io::stderr();
+            let dup = |what| std::os::fd::AsFd::as_fd(&err).try_clone_to_owned().map_err(runtime::RuntimeError::io(what, Path::new("stderr")));
+            Stdio::Fds { stdin: None, stdout: dup("cannot duplicate")?, stderr: dup("cannot duplicate")? }
+        };
+        let mut running = c.start(stdio)?;
+        Ok::<_, runtime::RuntimeError>(running.wait()?)
+    })();
+    let status = match result {
+        Ok(s) => s,
+        Err(runtime::RuntimeError::Exec { code, message }) => {
+            let _ = c.remove();
+            return Err(RunStepError::Failed {
+                code,
+                output: Some(message),
+            });
+        }
+        Err(e) => {
+            let _ = c.remove();
+            return Err(e.into());
+        }
+    };
+    let code = status.exit_code();
+    if code != 0 {
+        let output = step
+            .quiet
+            .then(|| std::fs::read_to_string(&log).unwrap_or_default());
+        let _ = c.remove();
+        return Err(RunStepError::Failed { code, output });
+    }
+    let _ = std::fs::remove_file(&log);
+    let upper = c.dir().join("upper");
+    prune_mountpoints(&upper);
+    Ok(RunOutput {
+        container: Some(c),
+        upper,
+    })
+}
+
+/// The runtime creates mount targets (/etc/hosts, /proc, …) in the upper
+/// directory when the image lacks them; they are not the command's output.
+fn prune_mountpoints(upper: &Path) {
+    for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        let p = upper.join(f);
+        if std::fs::metadata(&p)
+            .map(|m| m.is_file() && m.len() == 0)
+            .unwrap_or(false)
+        {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    for d in ["etc", "proc", "sys", "dev"] {
+        // Only removed when empty: a command that wrote there keeps its files.
+        let _ = std::fs::remove_dir(upper.join(d));
+    }
+}

@@ -1,0 +1,170 @@
+//! `skiff build` and `skiff history`.
+
+use super::format::{human_age, human_size, print_table};
+use super::images::{open_store, parse_tag};
+use crate::build::builder::{self, BuildOptions};
+use crate::image::local::LocalImage;
+use crate::runtime::process::sealed_exe;
+use crate::runtime::NetworkMode;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (NAME[:TAG]); repeatable
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Set a build-time variable (K=V, or K to take it from the environment)
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// The stage to build (default: the last one)
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the build cache
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image id to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Network for RUN steps: host (default, so npm can reach its registry), private or none
+    #[arg(long, default_value = "host")]
+    pub network: String,
+    /// The build context directory
+    pub context: PathBuf,
+}
+
+/// Put the build in its own mount namespace: the mounts it makes for
+/// `COPY --from` vanish with it, even after kill -9.
+fn private_mounts() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("cannot create a mount namespace for the build")?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("cannot make the build's mounts private")?;
+    Ok(())
+}
+
+pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
+    sealed_exe::ensure().context("cannot protect the skiff binary before running build steps")?;
+    let tags = a
+        .tags
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<Result<Vec<_>>>()?;
+    let network: NetworkMode = a.network.parse()?;
+    if !a.context.is_dir() {
+        anyhow::bail!("build context {} is not a directory", a.context.display());
+    }
+    let store = open_store(root)?;
+    private_mounts()?;
+    let opts = BuildOptions {
+        context: a.context.clone(),
+        dockerfile: a.file.clone(),
+        tags,
+        build_args: a.build_args.clone(),
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        quiet: a.quiet,
+        network,
+    };
+    let started = std::time::Instant::now();
+    let mut sink = std::io::sink();
+    let mut stderr = std::io::stderr();
+    let log: &mut dyn std::io::Write = if a.quiet { &mut sink } else { &mut stderr };
+    let out = match builder::build(&store, &opts, log) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skiff: build failed: {e}");
+            return Ok(e.exit_code());
+        }
+    };
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, out.image_id.to_string())
+            .with_context(|| format!("cannot write {}", f.display()))?;
+    }
+    if !a.quiet {
+        eprintln!(
+            "Built {} in {:.2}s: {} steps, {} cached",
+            out.image_id.short(),
+            started.elapsed().as_secs_f64(),
+            out.steps,
+            out.cached
+        );
+        for (name, tag, rev) in &out.tagged {
+            match rev {
+                Some(r) => eprintln!("Tagged {name}:{tag} (revision {r})"),
+                None => eprintln!("Tagged {name}:{tag} (unchanged)"),
+            }
+        }
+    }
+    println!("{}", out.image_id);
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// The image
+    pub image: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: super::images::Format,
+    /// Show whole instructions
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+fn trunc(s: &str, keep: bool) -> String {
+    if keep || s.chars().count() <= 60 {
+        s.to_string()
+    } else {
+        s.chars().take(59).collect::<String>() + "…"
+    }
+}
+
+pub fn history(root: &Path, a: HistoryArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let img = LocalImage::load(&store, &a.image)?;
+    let mut layers = img.manifest.layers().iter();
+    let mut rows = Vec::new();
+    for h in &img.config.history {
+        let size = if h.empty_layer {
+            0
+        } else {
+            layers.next().map(|l| l.size()).unwrap_or(0)
+        };
+        rows.push((
+            h.created.clone().unwrap_or_default(),
+            h.created_by.clone().unwrap_or_default(),
+            size,
+            h.empty_layer,
+        ));
+    }
+    rows.reverse();
+    match a.format {
+        super::images::Format::Json => {
+            let v: Vec<_> = rows.iter().map(|(c, by, s, e)| serde_json::json!({"Created": c, "CreatedBy": by, "Size": s, "EmptyLayer": e})).collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        super::images::Format::Table => {
+            let t: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(c, by, s, _)| vec![human_age(c), trunc(by, a.no_trunc), human_size(*s)])
+                .collect();
+            print_table(&["CREATED", "CREATED BY", "SIZE"], &t);
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,300 @@
+//! The public face of the runtime: create a container (its directory under
+//! `containers/<id>/`), start it (cgroup + init, returns once the program
+//! was exec'd), wait for it (exit status with the OOM flag; the cgroup is
+//! removed then), remove it.
+
+use super::cgroups::Cgroup;
+use super::error::{Result, RuntimeError};
+use super::process::init::InitContext;
+use super::process::{parent, sealed_exe, Stdio};
+use super::rootfs::{etc_files, RootfsPlan};
+use super::spec::ContainerSpec;
+use crate::store::Store;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// What `containers/<id>/spec.json` holds: enough to start the container again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub spec: ContainerSpec,
+    /// Unpacked layer directories, bottom layer first.
+    pub layers: Vec<PathBuf>,
+    pub created: String,
+}
+
+pub const RECORD_FILE: &str = "spec.json";
+pub const NAME_FILE: &str = "name";
+
+#[derive(Debug)]
+pub struct Container {
+    record: ContainerRecord,
+    plan: RootfsPlan,
+}
+
+/// A new random container id: 64 hex digits.
+pub fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+impl Container {
+    /// Check the spec against the host, create `containers/<id>/` with the
+    /// overlay's upper and work directories and the /etc files.
+    pub fn create(store: &Store, spec: ContainerSpec, layers: Vec<PathBuf>) -> Result<Container> {
+        for m in &spec.mounts {
+            if std::fs::symlink_metadata(&m.source).is_err() {
+                return Err(RuntimeError::Invalid(format!(
+                    "bind mount source {} does not exist",
+                    m.source.display()
+                )));
+            }
+        }
+        for l in &layers {
+            if !l.is_dir() {
+                return Err(RuntimeError::Invalid(format!(
+                    "image layer {} is missing; the image is incomplete (pull or import it again)",
+                    l.display()
+                )));
+            }
+        }
+        let dir = store.containers_dir().join(&spec.id);
+        let _lock = match &spec.name {
+            Some(name) => {
+                let lock = store
+                    .lock()
+                    .map_err(|e| RuntimeError::Init(e.to_string()))?;
+                if find_by_name(store, name).is_some() {
+                    return Err(RuntimeError::NameInUse(name.clone()));
+                }
+                Some(lock)
+            }
+            None => None,
+        };
+        let record = ContainerRecord {
+            spec,
+            layers,
+            created: chrono::Utc::now().to_rfc3339(),
+        };
+        let plan = RootfsPlan {
+            layers: record.layers.clone(),
+            container_dir: dir.clone(),
+            volatile: false,
+        };
+        let c = Container { record, plan };
+        if let Err(e) = c.populate() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    fn populate(&self) -> Result<()> {
+        let dir = &self.plan.container_dir;
+        std::fs::create_dir(dir).map_err(RuntimeError::io("cannot create", dir))?;
+        for d in [self.plan.upper(), self.plan.work(), self.plan.mountpoint()] {
+            std::fs::create_dir(&d).map_err(RuntimeError::io("cannot create", &d))?;
+        }
+        etc_files::write(dir, &self.record.spec)?;
+        if let Some(name) = &self.record.spec.name {
+            std::fs::write(dir.join(NAME_FILE), name)
+                .map_err(RuntimeError::io("cannot write", &dir.join(NAME_FILE)))?;
+        }
+        let json = serde_json::to_vec_pretty(&self.record)
+            .map_err(|e| RuntimeError::Init(format!("serialize the container spec: {e}")))?;
+        let p = dir.join(RECORD_FILE);
+        std::fs::write(&p, json).map_err(RuntimeError::io("cannot write", &p))
+    }
+
+    /// An existing container, from its `spec.json`.
+    pub fn open(store: &Store, id: &str) -> Result<Container> {
+        let dir = store.containers_dir().join(id);
+        let p = dir.join(RECORD_FILE);
+        let bytes = std::fs::read(&p).map_err(RuntimeError::io("cannot read", &p))?;
+        let record: ContainerRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| RuntimeError::Invalid(format!("{}: {e}", p.display())))?;
+        let plan = RootfsPlan {
+            layers: record.layers.clone(),
+            container_dir: dir,
+            volatile: false,
+        };
+        Ok(Container { record, plan })
+    }
+
+    /// The container will be removed after it runs (`--rm`): its writable
+    /// layer needs no durability, so the overlay is mounted `volatile`
+    /// (no sync of the upper filesystem at unmount — tens of ms saved).
+    /// Never for a container whose upper directory is kept or reused.
+    pub fn set_ephemeral(&mut self, ephemeral: bool) {
+        self.plan.volatile = ephemeral;
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.spec.id
+    }
+    pub fn spec(&self) -> &ContainerSpec {
+        &self.record.spec
+    }
+    pub fn record(&self) -> &ContainerRecord {
+        &self.record
+    }
+    pub fn dir(&self) -> &Path {
+        &self.plan.container_dir
+    }
+
+    /// Create the cgroup and start the container's program. Returns once the
+    /// program was exec'd; a program that cannot run gives
+    /// `RuntimeError::Exec` (exit code 126/127). The calling process must be
+    /// single-threaded and running from a sealed binary
+    /// (`process::sealed_exe::ensure`). To forward signals without losing
+    /// any, block them first (`signals::Forwarder::install`).
+    pub fn start(&self, stdio: Stdio) -> Result<Running> {
+        if !sealed_exe::is_sealed() {
+            return Err(RuntimeError::Init("skiff's binary is writable from here; call sealed_exe::ensure() first (CVE-2019-5736)".into()));
+        }
+        let spec = &self.record.spec;
+        let cgroup = Cgroup::create(&spec.id, &spec.resources)?;
+        let mounts = cgroup.mounts();
+        let ctx = InitContext {
+            spec,
+            plan: &self.plan,
+            cgroups: Some(&mounts),
+            stdio: &stdio,
+            die_with_parent: true,
+            wait_for_go: false,
+            join_cgroup: None,
+        };
+        match parent::spawn(&ctx, &cgroup) {
+            Ok(s) => Ok(Running {
+                pid: s.pid,
+                console: s.console,
+                cgroup: Some(cgroup),
+                status: None,
+            }),
+            Err(e) => {
+                let _ = cgroup.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Delete `containers/<id>/` (the container must not be running).
+    pub fn remove(self) -> Result<()> {
+        let dir = &self.plan.container_dir;
+        std::fs::remove_dir_all(dir).map_err(RuntimeError::io("cannot remove", dir))
+    }
+}
+
+/// The id of the container named `name`, if any.
+pub fn find_by_name(store: &Store, name: &str) -> Option<String> {
+    let entries = std::fs::read_dir(store.containers_dir()).ok()?;
+    entries.filter_map(|e| e.ok()).find_map(|e| {
+        let n = std::fs::read_to_string(e.path().join(NAME_FILE)).ok()?;
+        (n == name).then(|| e.file_name().to_string_lossy().into_owned())
+    })
+}
+
+/// How a container ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// Exit code if it exited.
+    pub code: Option<i32>,
+    /// Signal number if it was killed.
+    pub signal: Option<i32>,
+    /// The kernel's OOM killer struck in the container's cgroup.
+    pub oom_killed: bool,
+}
+
+impl ExitStatus {
+    /// docker's convention: the exit code, or 128 + the signal.
+    pub fn exit_code(&self) -> i32 {
+        self.code.unwrap_or_else(|| 128 + self.signal.unwrap_or(0))
+    }
+}
+
+/// A started container. Dropping it without `wait` kills it.
+#[derive(Debug)]
+pub struct Running {
+    pid: Pid,
+    console: Option<OwnedFd>,
+    cgroup: Option<Cgroup>,
+    status: Option<ExitStatus>,
+}
+
+impl Running {
+    /// The init's pid, as seen from skiff.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The pty master (`Stdio::Pty`).
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
+    }
+
+    pub fn console(&self) -> Option<&OwnedFd> {
+        self.console.as_ref()
+    }
+
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        kill(self.pid, sig).map_err(RuntimeError::sys(format!("send {sig} to the container")))
+    }
+
+    /// Non-blocking: the exit status if the container has ended.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        self.reap(WaitPidFlag::WNOHANG)
+    }
+
+    /// Block until the container ends. The cgroup is gone when this returns.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        loop {
+            if let Some(s) = self.reap(WaitPidFlag::empty())? {
+                return Ok(s);
+            }
+        }
+    }
+
+    fn reap(&mut self, flags: WaitPidFlag) -> Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let (code, signal) = match waitpid(self.pid, Some(flags)) {
+            Ok(WaitStatus::Exited(_, c)) => (Some(c), None),
+            Ok(WaitStatus::Signaled(_, s, _)) => (None, Some(s as i32)),
+            Ok(_) => return Ok(None),
+            Err(nix::Error::EINTR) => return Ok(None),
+            Err(e) => {
+                return Err(RuntimeError::Sys {
+                    what: "wait for the container".into(),
+                    source: e.into(),
+                })
+            }
+        };
+        let oom_killed = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+        let status = ExitStatus {
+            code,
+            signal,
+            oom_killed,
+        };
+        self.status = Some(status);
+        if let Some(cg) = self.cgroup.take() {
+            cg.remove()?;
+        }
+        Ok(Some(status))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = self.wait();
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The socketpair between skiff and the container init: a few typed
+//! messages on a SOCK_SEQPACKET socket (one message per packet).
+//!
+//! skiff → init: `Go` once the init sits in its cgroup.
+//! init → skiff: `Console` (the pty master, as SCM_RIGHTS) for `-t`, and
+//! `Failed` if anything goes wrong. Success needs no message: the init's
+//! end is close-on-exec, so a successful execve shows up as end-of-file.
+
+use crate::runtime::error::{Result, RuntimeError};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const GO: u8 = 1;
+const CONSOLE: u8 = 2;
+const FAILED: u8 = 3;
+
+#[derive(Debug)]
+pub enum Message {
+    Go,
+    Console(OwnedFd),
+    /// The init failed: the exit code it uses and a one-line reason.
+    Failed {
+        code: i32,
+        message: String,
+    },
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// (skiff's end, the init's end)
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(RuntimeError::sys("socketpair"))?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Message) -> Result<()> {
+        let mut buf = Vec::with_capacity(64);
+        let mut fds: Vec<RawFd> = Vec::new();
+        match msg {
+            Message::Go => buf.push(GO),
+            Message::Console(fd) => {
+                buf.push(CONSOLE);
+                fds.push(fd.as_raw_fd());
+            }
+            Message::Failed { code, message } => {
+                buf.push(FAILED);
+                buf.extend_from_slice(&code.to_le_bytes());
+                buf.extend_from_slice(&message.as_bytes()[..message.len().min(3800)]);
+            }
+        }
+        let iov = [IoSlice::new(&buf)];
+        let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+            Vec::new()
+        } else {
+            vec![ControlMessage::ScmRights(&fds)]
+        };
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(RuntimeError::sys("send on the init channel"))?;
+        Ok(())
+    }
+
+    /// The next message, or `None` when the other end is closed.
+    pub fn recv(&self) -> Result<Option<Message>> {
+        let mut buf = [0u8; 4096];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = loop {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                other => break other.map_err(RuntimeError::sys("receive on the init channel"))?,
+            }
+        };
+        let mut fd = None;
+        for c in msg.cmsgs().map_err(RuntimeError::sys("control message"))? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel installed these descriptors for us.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            return Ok(None);
+        }
+        let data = &buf[..n];
+        match data[0] {
+            GO => Ok(Some(Message::Go)),
+            CONSOLE => fd
+                .map(|f| Some(Message::Console(f)))
+                .ok_or_else(|| RuntimeError::Init("console message without a descriptor".into())),
+            FAILED if n >= 5 => {
+                let code = i32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+                Ok(Some(Message::Failed {
+                    code,
+                    message: String::from_utf8_lossy(&data[5..]).into_owned(),
+                }))
+            }
+            t => Err(RuntimeError::Init(format!(
+                "unexpected message type {t} on the init channel"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The container init: the process clone(2) made inside the new namespaces.
+//! It runs skiff's code (already loaded; never re-executes skiff) through
+//! these steps and ends in the container's program:
+//!
+//! wait for the cgroup → cgroup namespace → session → stdio → network →
+//! hostname → rootfs and pivot_root → console → user lookup → working
+//! directory → read-only root → capabilities → user switch → no_new_privs
+//! and seccomp → signals and fds reset → execve.
+//!
+//! Any failure is reported to skiff over the channel and ends the init with
+//! the matching exit code (126/127 for the program, 125 otherwise).
+
+use super::channel::{Channel, Message};
+use super::exec;
+use super::Stdio;
+use crate::runtime::cgroups::CgroupMount;
+use crate::runtime::error::{Result, RuntimeError};
+use crate::runtime::rootfs::{self, RootfsPlan};
+use crate::runtime::spec::ContainerSpec;
+use crate::runtime::{capabilities, cgroups, fds, network, seccomp, signals, terminal, user};
+use nix::sched::CloneFlags;
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+
+/// Everything the init needs; it lives in the init's copy of skiff's memory.
+pub struct InitContext<'a> {
+    pub spec: &'a ContainerSpec,
+    pub plan: &'a RootfsPlan,
+    pub cgroups: Option<&'a CgroupMount>,
+    pub stdio: &'a Stdio,
+    /// Kill the container if skiff dies.
+    pub die_with_parent: bool,
+    /// Wait for skiff's `Go` (it moves us into the cgroup itself).
+    pub wait_for_go: bool,
+    /// v1: the `tasks` files to join by ourselves.
+    pub join_cgroup: Option<&'a [std::path::PathBuf]>,
+}
+
+/// Entry point in the cloned child. Never returns.
+pub fn main(ctx: &InitContext<'_>, chan: Channel) -> ! {
+    let code = match run(ctx, &chan) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = chan.send(&Message::Failed {
+                code,
+                message: e.to_string(),
+            });
+            code
+        }
+    };
+    // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
+    // the parent skiff process whose memory we share copy-on-write.
+    unsafe { libc::_exit(code) }
+}
+
+fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
+    let spec = ctx.spec;
+    if ctx.die_with_parent {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    if ctx.wait_for_go {
+        match chan.recv()? {
+            Some(Message::Go) => {}
+            _ => return Err(RuntimeError::Init("skiff went away before the container started".into())),
+        }
+    }
+    if let Some(tasks) = ctx.join_cgroup {
+        cgroups::join_self(tasks)?;
+    }
+    // Now inside the container's cgroup: make it the root of our view.
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+        .map_err(RuntimeError::sys("unshare the cgroup namespace"))?;
+    nix::unistd::setsid().map_err(RuntimeError::sys("setsid"))?;
+    if let Stdio::Fds {
+        stdin: Some(i),
+        stdout,
+        stderr,
+    } = ctx.stdio
+    {
+        fds::install_stdio([i, stdout, stderr])?;
+    }
+    network::setup(spec.network)?;
+    nix::unistd::sethostname(&spec.hostname).map_err(RuntimeError::sys("sethostname"))?;
+
+    rootfs::build(spec, ctx.plan, ctx.cgroups)?;
+
+    match ctx.stdio {
+        Stdio::Pty => {
+            let master = terminal::open_console()?;
+            chan.send(&Message::Console(master))?;
+        }
+        Stdio::Inherit { stdin: false } => null_stdin(None)?,
+        Stdio::Fds {
+            stdin: None,
+            stdout,
+            stderr,
+        } => null_stdin(Some([stdout, stderr]))?,
+        _ => {}
+    }
+
+    let user = match &spec.user {
+        Some(u) => {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+            user::resolve(u, &passwd, &group)?
+        }
+        None => user::ExecUser::root(),
+    };
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+
+    rootfs::pivot::enter_workdir(&spec.cwd)?;
+    rootfs::finish(spec)?;
+
+    capabilities::limit_bounding_set()?;
+    if !spec.no_new_privileges {
+        // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN,
+        // which a non-root user loses below: install it now.
+        seccomp::install_default()?;
+    }
+    switch_user(&user)?;
+    capabilities::apply_process_sets()?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    if spec.no_new_privileges {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(RuntimeError::last_os("set no_new_privs"));
+        }
+        seccomp::install_default()?;
+    }
+    signals::reset_for_exec();
+    fds::cloexec_from_3()?;
+    exec::exec(&spec.args, &env)
+}
+
+/// stdin from the container's /dev/null (opened after pivot_root).
+fn null_stdin(out_err: Option<[&OwnedFd; 2]>) -> Result<()> {
+    let null: OwnedFd = std::fs::File::open("/dev/null")
+        .map_err(RuntimeError::io(
+            "cannot open",
+            std::path::Path::new("/dev/null"),
+        ))?
+        .into();
+    match out_err {
+        Some([o, e]) => fds::install_stdio([&null, o, e]),
+        None => {
+            // SAFETY: dup2 of a valid descriptor onto 0.
+            if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) } < 0 {
+                return Err(RuntimeError::last_os("dup2 /dev/null onto stdin"));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn switch_user(u: &user::ExecUser) -> Result<()> {
+    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+    let groups: Vec<Gid> = u
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    setgroups(&groups).map_err(RuntimeError::sys("setgroups"))?;
+    let gid = Gid::from_raw(u.gid);
+    setresgid(gid, gid, gid).map_err(RuntimeError::sys(format!("setgid {}", u.gid)))?;
+    let uid = Uid::from_raw(u.uid);
+    setresuid(uid, uid, uid).map_err(RuntimeError::sys(format!("setuid {}", u.uid)))?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! CVE-2019-5736: a container must never be able to write the skiff binary.
+//!
+//! The danger: the container init runs skiff's code until its final execve,
+//! and an image whose program is `#!/proc/self/exe` makes that execve start
+//! *skiff's own binary* (the interpreter is resolved while /proc/self/exe
+//! still is skiff) inside the container, which can then open it through
+//! /proc/self/exe and overwrite the host's skiff once it stops running.
+//! Dropped capabilities do not help: the container is uid 0 on the host.
+//!
+//! The defence, chosen for its cost: before anything else `skiff run`
+//! re-executes itself from a *read-only, detached* bind mount of its own
+//! binary (open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_RDONLY),
+//! the same idea as runc ≥ 1.2's private overlay). From then on every
+//! /proc/<pid>/exe of skiff's processes, the container init included, leads
+//! to a mount that refuses writes with EROFS, and the container cannot
+//! remount it (no CAP_SYS_ADMIN, and mount/mount_setattr are blocked by
+//! seccomp). Nothing is copied: one extra execve (about a millisecond), no
+//! memory; the detached mount lives in no namespace, so it never shows in
+//! mountinfo and vanishes with the last process using it. Kernels without
+//! the new mount API (before 5.12) get crun's approach: a sealed memfd copy.
+//!
+//! The check is cheap (one fstatfs), so `Container::start` refuses to run if
+//! the current binary is still writable.
+
+use crate::runtime::error::{Result, RuntimeError};
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+/// Set in the environment of the re-executed skiff, to stop a loop if the
+/// read-only view somehow is not read-only.
+const MARK: &str = "_SKIFF_SEALED_EXE";
+
+/// Is the running binary unwritable: on a read-only mount or a sealed memfd?
+pub fn is_sealed() -> bool {
+    let Ok(exe) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    if let Ok(st) = nix::sys::statvfs::fstatvfs(&exe) {
+        if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            return true;
+        }
+    }
+    // SAFETY: F_GET_SEALS on an open descriptor.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+}
+
+/// Re-execute from a read-only view of the binary unless already sealed.
+/// Returns only when nothing had to be done; call it before any other work.
+pub fn ensure() -> Result<()> {
+    if is_sealed() {
+        if std::env::var_os(MARK).is_some() {
+            std::env::remove_var(MARK);
+        }
+        return Ok(());
+    }
+    if std::env::var_os(MARK).is_some() {
+        return Err(RuntimeError::Init(
+            "the re-executed skiff binary is still writable; refusing to start containers".into(),
+        ));
+    }
+    let fd = match read_only_view() {
+        Ok(fd) => fd,
+        Err(_) => memfd_copy()?,
+    };
+    let argv: Vec<CString> = std::env::args_os().map(cstring).collect::<Result<_>>()?;
+    let mut envp: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            cstring(kv)
+        })
+        .collect::<Result<_>>()?;
+    envp.push(cstring(OsString::from(format!("{MARK}=1")))?);
+    let err = crate::runtime::sys::execveat_fd(fd.as_fd(), &argv, &envp);
+    Err(RuntimeError::Sys {
+        what: "re-execute skiff from its read-only copy".into(),
+        source: err,
+    })
+}
+
+fn cstring(s: OsString) -> Result<CString> {
+    CString::new(s.into_vec())
+        .map_err(|_| RuntimeError::Invalid("argument or environment contains a NUL byte".into()))
+}
+
+fn read_only_view() -> std::io::Result<OwnedFd> {
+    use crate::runtime::sys;
+    let fd = sys::open_tree_clone(c"/proc/self/exe")?;
+    sys::mount_setattr(
+        fd.as_raw_fd(),
+        c"",
+        false,
+        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+    )?;
+    Ok(fd)
+}
+
+fn memfd_copy() -> Result<OwnedFd> {
+    // SAFETY: memfd_create with a valid name.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"skiff".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if raw < 0 {
+        return Err(RuntimeError::last_os("memfd_create"));
+    }
+    // SAFETY: fresh descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut src = std::fs::File::open("/proc/self/exe").map_err(RuntimeError::io(
+        "cannot open",
+        std::path::Path::new("/proc/self/exe"),
+    ))?;
+    let mut dst = std::fs::File::from(fd.try_clone().map_err(|e| RuntimeError::Sys {
+        what: "dup".into(),
+        source: e,
+    })?);
+    std::io::copy(&mut src, &mut dst).map_err(|e| RuntimeError::Sys {
+        what: "copy the skiff binary".into(),
+        source: e,
+    })?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS on our memfd.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(RuntimeError::last_os("seal the skiff copy"));
+    }
+    Ok(fd)
+}
