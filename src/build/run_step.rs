@@ -84,8 +84,16 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
         } else {
             // Build output goes to stderr: stdout carries only the image id.
             let err = std::io::stderr();
-            let dup = |what| std::os::fd::AsFd::as_fd(&err).try_clone_to_owned().map_err(runtime::RuntimeError::io(what, Path::new("stderr")));
-            Stdio::Fds { stdin: None, stdout: dup("cannot duplicate")?, stderr: dup("cannot duplicate")? }
+            let dup = |what| {
+                std::os::fd::AsFd::as_fd(&err)
+                    .try_clone_to_owned()
+                    .map_err(runtime::RuntimeError::io(what, Path::new("stderr")))
+            };
+            Stdio::Fds {
+                stdin: None,
+                stdout: dup("cannot duplicate")?,
+                stderr: dup("cannot duplicate")?,
+            }
         };
         let mut running = c.start(stdio)?;
         Ok::<_, runtime::RuntimeError>(running.wait()?)

@@ -69,6 +69,8 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         anyhow::bail!("build context {} is not a directory", a.context.display());
     }
     let store = open_store(root)?;
+    // What a killed build left in tmp/ (staged layers, a COPY --from mount).
+    store.sweep_tmp()?;
     private_mounts()?;
     let opts = BuildOptions {
         context: a.context.clone(),

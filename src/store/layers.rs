@@ -63,10 +63,18 @@ fn syncfs(path: &Path) -> Result<()> {
     })
 }
 
-/// Remove a directory tree, clearing immutable-looking modes first is not
-/// needed as root; symlinks are removed, never followed.
+/// Remove a file or a directory tree; symlinks are removed, never followed.
+/// Nothing there is not an error.
 pub fn remove_tree(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
+    let is_dir = std::fs::symlink_metadata(path)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    let removed = if is_dir {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::Io {

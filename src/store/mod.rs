@@ -10,6 +10,7 @@ pub mod layers;
 pub mod layout;
 pub mod lock;
 pub mod refs;
+pub mod tmp;
 
 use std::path::{Path, PathBuf};
 

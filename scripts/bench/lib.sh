@@ -1,0 +1,34 @@
+# Shared helpers for the benchmarks: paths, a release build of skiff, timing.
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+fixtures=${SKIFF_FIXTURES:-$repo/.fixtures}
+
+# Build skiff in release mode once; print its path.
+skiff_release() {
+    (cd "$repo" && cargo build --release --quiet) >&2
+    echo "$repo/target/release/skiff"
+}
+
+# wall_ms CMD...: run CMD once, print its wall time in milliseconds.
+wall_ms() {
+    local t0 t1
+    t0=$(date +%s%N)
+    "$@" >/dev/null 2>&1
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000000))
+}
+
+# peak_kb CMD...: peak RSS in kB (GNU time).
+peak_kb() {
+    /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1
+}
+
+# ratio A B: A/B with two decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.2f", a / b }'
+}
+
+need() {
+    for c in "$@"; do
+        command -v "$c" >/dev/null || { echo "bench: $c is missing (apt-get install ${c/hyperfine/hyperfine})" >&2; exit 1; }
+    done
+}
