@@ -220,8 +220,8 @@ impl BuildContext {
                 hash_entry(&mut h, &e)?;
             }
         }
-        Ok(Digest::from_hex(&hex::encode(h.finalize()))
-            .map_err(|e| ContextError::Pattern(String::new(), e.to_string()))?)
+        Digest::from_hex(&hex::encode(h.finalize()))
+            .map_err(|e| ContextError::Pattern(String::new(), e.to_string()))
     }
 }
 

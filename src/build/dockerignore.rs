@@ -49,20 +49,11 @@ struct Pattern {
 }
 
 /// The patterns of a `.dockerignore`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DockerIgnore {
     patterns: Vec<Pattern>,
     /// paths that are always sent: `.dockerignore` and the Dockerfile
     keep: Vec<String>,
-}
-
-impl Default for DockerIgnore {
-    fn default() -> DockerIgnore {
-        DockerIgnore {
-            patterns: Vec::new(),
-            keep: Vec::new(),
-        }
-    }
 }
 
 impl DockerIgnore {

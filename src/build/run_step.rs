@@ -96,7 +96,7 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
             }
         };
         let mut running = c.start(stdio)?;
-        Ok::<_, runtime::RuntimeError>(running.wait()?)
+        running.wait()
     })();
     let status = match result {
         Ok(s) => s,

@@ -55,7 +55,10 @@ pub enum Placement {
 /// In the init: join the v1 cgroups (`tasks` files of `Placement::SelfJoin`).
 pub fn join_self(tasks: &[PathBuf]) -> Result<()> {
     for t in tasks {
-        std::fs::write(t, "0").map_err(|e| RuntimeError::Cgroup { path: t.clone(), msg: format!("cannot join: {e}") })?;
+        std::fs::write(t, "0").map_err(|e| RuntimeError::Cgroup {
+            path: t.clone(),
+            msg: format!("cannot join: {e}"),
+        })?;
     }
     Ok(())
 }
@@ -93,9 +96,14 @@ impl Cgroup {
 
     pub fn placement(&self) -> Result<Placement> {
         match self {
-            Cgroup::V1(c) => Ok(Placement::SelfJoin(c.paths().into_iter().map(|p| p.join("tasks")).collect())),
+            Cgroup::V1(c) => Ok(Placement::SelfJoin(
+                c.paths().into_iter().map(|p| p.join("tasks")).collect(),
+            )),
             Cgroup::V2(c) => {
-                let f = std::fs::File::open(c.path()).map_err(|e| RuntimeError::Cgroup { path: c.path().to_path_buf(), msg: format!("cannot open: {e}") })?;
+                let f = std::fs::File::open(c.path()).map_err(|e| RuntimeError::Cgroup {
+                    path: c.path().to_path_buf(),
+                    msg: format!("cannot open: {e}"),
+                })?;
                 Ok(Placement::CloneInto(f.into()))
             }
         }

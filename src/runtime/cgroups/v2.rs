@@ -44,6 +44,10 @@ impl CgroupV2 {
         })?;
         let enabled = enable_controllers(&parent, &wanted)?;
         let path = parent.join(id);
+        // A directory left by a skiff that was killed: empty it and reuse the id.
+        if path.exists() {
+            remove_dir(&path)?;
+        }
         std::fs::create_dir(&path).map_err(|e| RuntimeError::Cgroup {
             path: path.clone(),
             msg: format!("cannot create: {e}"),

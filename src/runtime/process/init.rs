@@ -64,7 +64,11 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     if ctx.wait_for_go {
         match chan.recv()? {
             Some(Message::Go) => {}
-            _ => return Err(RuntimeError::Init("skiff went away before the container started".into())),
+            _ => {
+                return Err(RuntimeError::Init(
+                    "skiff went away before the container started".into(),
+                ))
+            }
         }
     }
     if let Some(tasks) = ctx.join_cgroup {

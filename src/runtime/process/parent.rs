@@ -39,21 +39,33 @@ pub fn spawn(ctx: &InitContext<'_>, cgroup: &Cgroup) -> Result<Spawned> {
     let (ours, theirs) = channel::pair()?;
     let flags = clone_flags(ctx);
     let placement = cgroup.placement()?;
-    let mut child_ctx = InitContext { wait_for_go: false, join_cgroup: None, ..*ctx };
+    let mut child_ctx = InitContext {
+        wait_for_go: false,
+        join_cgroup: None,
+        ..*ctx
+    };
     let forked = match &placement {
         Placement::SelfJoin(tasks) => {
             child_ctx.join_cgroup = Some(tasks.as_slice());
             clone_fork(flags)
         }
         Placement::CloneInto(fd) => match clone_fork_into_cgroup(flags, fd.as_fd()) {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+                ) =>
+            {
                 child_ctx.wait_for_go = true;
                 clone_fork(flags)
             }
             other => other,
         },
     };
-    let pid = match forked.map_err(|e| RuntimeError::Sys { what: "clone the container init".into(), source: e })? {
+    let pid = match forked.map_err(|e| RuntimeError::Sys {
+        what: "clone the container init".into(),
+        source: e,
+    })? {
         Forked::Child => {
             drop(ours);
             init::main(&child_ctx, theirs)

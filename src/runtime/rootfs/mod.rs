@@ -53,7 +53,13 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
 pub fn build(spec: &ContainerSpec, plan: &RootfsPlan, cgroups: Option<&CgroupMount>) -> Result<()> {
     mounts::make_root_rslave()?;
     let target = plan.mountpoint();
-    overlay::mount(&plan.layers, &plan.upper(), &plan.work(), &target, plan.volatile)?;
+    overlay::mount(
+        &plan.layers,
+        &plan.upper(),
+        &plan.work(),
+        &target,
+        plan.volatile,
+    )?;
     let root = open_dir(&target)?;
     let root = root.as_fd();
     mounts::mount_proc(root)?;

@@ -63,7 +63,13 @@ fn check(p: &str) -> Result<String> {
 /// filesystem and can take tens of milliseconds; only for containers whose
 /// upper directory is deleted afterwards (the kernel refuses to mount a
 /// volatile work directory twice).
-pub fn mount(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path, volatile: bool) -> Result<()> {
+pub fn mount(
+    layers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> Result<()> {
     for l in layers {
         if !l.is_dir() {
             return Err(RuntimeError::Invalid(format!(
@@ -74,19 +80,31 @@ pub fn mount(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path, volat
     }
     let (mut opts, chdir) = options(layers, upper, work)?;
     if let Some(dir) = &chdir {
-        nix::unistd::chdir(dir.as_path()).map_err(RuntimeError::sys(format!("chdir {}", dir.display())))?;
+        nix::unistd::chdir(dir.as_path())
+            .map_err(RuntimeError::sys(format!("chdir {}", dir.display())))?;
     }
     let plain_len = opts.len();
     if volatile {
         opts.push_str(",volatile");
     }
-    let mount = |o: &str| nix::mount::mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(o));
+    let mount = |o: &str| {
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(o),
+        )
+    };
     let mut result = mount(&opts);
     if result == Err(nix::Error::EINVAL) && volatile {
         // Before Linux 5.10 there is no volatile option.
         result = mount(&opts[..plain_len]);
     }
-    result.map_err(RuntimeError::sys(format!("mount the overlay rootfs at {}", target.display())))?;
+    result.map_err(RuntimeError::sys(format!(
+        "mount the overlay rootfs at {}",
+        target.display()
+    )))?;
     nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
     Ok(())
 }
