@@ -51,21 +51,15 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
     let id = runtime::new_id();
     let spec = ContainerSpec {
         id: id.clone(),
-        name: None,
         image: "build".into(),
-        image_digest: None,
         hostname: id[..12].to_string(),
         args: step.args,
         env: step.env,
         cwd: step.cwd,
         user: step.user,
         network: step.network,
-        mounts: Vec::new(),
-        tmpfs: Vec::new(),
-        readonly_rootfs: false,
-        resources: Default::default(),
         no_new_privileges: true,
-        terminal: false,
+        ..ContainerSpec::default()
     };
     let c = Container::create(store, spec, step.layers.to_vec())?;
     let log = c.dir().join("build-output.log");

@@ -98,7 +98,7 @@ pub struct RunOptions {
 }
 
 /// One container, fully decided. Serialized to `containers/<id>/spec.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub id: String,
     pub name: Option<String>,
