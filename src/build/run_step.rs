@@ -62,6 +62,10 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
         ..ContainerSpec::default()
     };
     let c = Container::create(store, spec, step.layers.to_vec())?;
+    // Who owns this build container: a later build removes it if we die.
+    let owner = c.dir().join(OWNER_FILE);
+    std::fs::write(&owner, std::process::id().to_string())
+        .map_err(runtime::RuntimeError::io("cannot write", &owner))?;
     let log = c.dir().join("build-output.log");
     let result = (|| {
         let stdio = if step.quiet {
@@ -121,6 +125,39 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
         container: Some(c),
         upper,
     })
+}
+
+/// Marks a container as a build step's, with the pid of the build.
+const OWNER_FILE: &str = "build-owner";
+
+/// Remove the containers of RUN steps whose build was killed (their
+/// directories and cgroups); returns how many.
+pub fn sweep_orphans(store: &Store) -> usize {
+    let Ok(entries) = std::fs::read_dir(store.containers_dir()) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let Ok(pid) = std::fs::read_to_string(e.path().join(OWNER_FILE)) else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<i32>() else {
+            continue;
+        };
+        let alive = !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if alive {
+            continue;
+        }
+        let id = e.file_name().to_string_lossy().into_owned();
+        let _ = runtime::cgroups::remove_stale(&id);
+        if std::fs::remove_dir_all(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The runtime creates mount targets (/etc/hosts, /proc, …) in the upper

@@ -71,6 +71,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
     let store = open_store(root)?;
     // What a killed build left in tmp/ (staged layers, a COPY --from mount).
     store.sweep_tmp()?;
+    crate::build::run_step::sweep_orphans(&store);
     private_mounts()?;
     let opts = BuildOptions {
         context: a.context.clone(),

@@ -71,6 +71,12 @@ pub fn host_is_unified() -> bool {
     }
 }
 
+/// Remove the cgroup of a container whose owner died without cleaning up
+/// (kill -9): its processes are killed and its directories removed.
+pub fn remove_stale(id: &str) -> Result<()> {
+    Cgroup::create(id, &Resources::default())?.remove()
+}
+
 impl Cgroup {
     /// Create `skiff/<id>` and apply the limits. Nothing joins it yet.
     pub fn create(id: &str, resources: &Resources) -> Result<Cgroup> {
