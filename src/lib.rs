@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod deploy;
 pub mod image;
 pub mod registry;
 pub mod runtime;

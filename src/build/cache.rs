@@ -100,3 +100,18 @@ mod tests {
         assert_eq!(lookup(&s, &k), Some(empty));
     }
 }
+
+/// Every cache entry: its file and the state it records (unreadable entries
+/// are skipped; fsck reports them).
+pub fn entries(store: &Store) -> Vec<(std::path::PathBuf, State)> {
+    let Ok(rd) = std::fs::read_dir(store.cache_dir()) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            let state: State = serde_json::from_slice(&bytes).ok()?;
+            Some((e.path(), state))
+        })
+        .collect()
+}

@@ -69,6 +69,8 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         anyhow::bail!("build context {} is not a directory", a.context.display());
     }
     let store = open_store(root)?;
+    // Blobs this build writes are named by no tag until it ends: keep prune off them.
+    let _gc = store.gc_shared()?;
     // What a killed build left in tmp/ (staged layers, a COPY --from mount).
     store.sweep_tmp()?;
     crate::build::run_step::sweep_orphans(&store);

@@ -91,6 +91,7 @@ pub fn parse_tag(s: &str) -> Result<(String, String)> {
 pub fn import(root: &Path, a: ImportArgs) -> Result<i32> {
     let (name, tag) = parse_tag(&a.name)?;
     let store = open_store(root)?;
+    let _gc = store.gc_shared()?;
     let digest = crate::image::import::import(&store, &a.source)
         .with_context(|| format!("cannot import {}", a.source.display()))?;
     store.set_tag(&name, &tag, Some(&digest), Reason::Import, None)?;
@@ -174,6 +175,9 @@ fn tags_named_by(store: &Store, r: &str, force: bool) -> Result<Vec<(String, Str
         .filter(|(_, _, d)| *d == img.manifest_digest)
         .map(|(n, t, _)| (n, t))
         .collect();
+    if !force {
+        refuse_if_used(store, r, &img.manifest_digest)?;
+    }
     if tags.is_empty() {
         bail!("image {r} has no tags (its blobs go with `skiff prune`)");
     }
@@ -185,6 +189,23 @@ fn tags_named_by(store: &Store, r: &str, force: bool) -> Result<Vec<(String, Str
         );
     }
     Ok(tags)
+}
+
+/// Docker refuses to remove an image a container was created from.
+fn refuse_if_used(store: &Store, r: &str, digest: &Digest) -> Result<()> {
+    let users: Vec<String> = crate::deploy::prune::images_in_use(store)
+        .into_iter()
+        .filter(|(_, d)| d == digest)
+        .map(|(n, _)| n)
+        .collect();
+    if users.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "image {r} is used by container {}; remove the container first, or use -f",
+            users.join(", ")
+        )
+    }
 }
 
 pub fn image_json(store: &Store, img: &LocalImage) -> Result<serde_json::Value> {

@@ -3,7 +3,9 @@
 
 mod build;
 mod format;
+mod fsck;
 mod images;
+mod prune;
 mod registry;
 mod run;
 
@@ -42,6 +44,8 @@ pub enum Command {
     Inspect(images::InspectArgs),
     /// List the numbered revisions of a tag, newest first
     Revisions(images::RevisionsArgs),
+    /// Remove blobs and layers that no recent revision, container or cache entry uses
+    Prune(prune::PruneArgs),
     /// Move a tag back to an earlier revision
     #[command(long_about = "Move a tag back to an earlier revision.\n\n\
         The default target is the revision before the current one; --to picks a \
@@ -63,6 +67,8 @@ pub enum Command {
     Save(registry::SaveArgs),
     /// Read images from an OCI archive or a docker-archive
     Load(registry::LoadArgs),
+    /// Check the store for corruption and leftovers (--repair fixes what it can)
+    Fsck(fsck::FsckArgs),
 }
 
 /// Where the store lives: `--root`, else `$SKIFF_ROOT`, else /var/lib/skiff.
@@ -91,6 +97,7 @@ pub fn main() -> i32 {
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Inspect(a) => images::inspect(&root, a),
         Command::Revisions(a) => images::revisions(&root, a),
+        Command::Prune(a) => prune::prune(&root, a),
         Command::Rollback(a) => images::rollback(&root, a),
         Command::Run(a) => run::run(&root, a),
         Command::Login(a) => registry::login(a),
@@ -99,6 +106,7 @@ pub fn main() -> i32 {
         Command::Push(a) => registry::push(&root, a),
         Command::Save(a) => registry::save(&root, a),
         Command::Load(a) => registry::load(&root, a),
+        Command::Fsck(a) => fsck::fsck(&root, a),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,8 @@
 pub mod atomic;
 pub mod blobs;
 pub mod digest;
+pub mod fsck;
+pub mod gc;
 pub mod layers;
 pub mod layout;
 pub mod lock;

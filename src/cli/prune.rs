@@ -1,0 +1,43 @@
+//! `skiff prune`: drop what no tag revision within N, container or cache uses.
+
+use super::format::human_size;
+use super::images::open_store;
+use anyhow::Result;
+use clap::Args;
+use std::path::Path;
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Revisions to keep per tag (the newest N; the current one always stays)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub keep: usize,
+    /// List what would be removed, remove nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+pub fn prune(root: &Path, a: PruneArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let r = crate::deploy::prune::prune(&store, a.keep, a.dry_run)?;
+    let verb = if a.dry_run { "Would remove" } else { "Removed" };
+    for (d, size) in &r.gc.blobs {
+        println!("{verb} blob {d} ({})", human_size(*size));
+    }
+    for (l, size) in &r.gc.layers {
+        println!(
+            "{verb} layer {} ({})",
+            &l[..l.len().min(12)],
+            human_size(*size)
+        );
+    }
+    println!(
+        "{verb} {} blobs, {} unpacked layers, {} build cache entries; kept {} images. Store: {} before, {} after",
+        r.gc.blobs.len(),
+        r.gc.layers.len(),
+        r.cache_entries,
+        r.kept_images,
+        human_size(r.gc.bytes_before),
+        human_size(r.gc.bytes_after)
+    );
+    Ok(0)
+}

@@ -1,0 +1,102 @@
+//! `prune`: decide what to keep — the last N revisions of every tag, every
+//! image a container uses, the build cache entries whose layers survive —
+//! and let the store sweep the rest.
+
+use crate::build::cache;
+use crate::image::local::LocalImage;
+use crate::runtime::Container;
+use crate::store::gc::GcReport;
+use crate::store::{Digest, Store, StoreError};
+use std::collections::HashSet;
+
+#[derive(Debug)]
+pub struct PruneReport {
+    pub gc: GcReport,
+    pub cache_entries: usize,
+    pub kept_images: usize,
+}
+
+/// Manifest digests of the images containers (running or not) were created from.
+pub fn images_in_use(store: &Store) -> Vec<(String, Digest)> {
+    let Ok(rd) = std::fs::read_dir(store.containers_dir()) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let c = Container::open(store, &id).ok()?;
+            let d = c.spec().image_digest.as_deref()?.parse().ok()?;
+            Some((c.spec().name.clone().unwrap_or(id), d))
+        })
+        .collect()
+}
+
+/// Layer directories containers use (by diff id hex), whatever their image.
+fn layers_in_use(store: &Store) -> HashSet<String> {
+    let Ok(rd) = std::fs::read_dir(store.containers_dir()) else {
+        return HashSet::new();
+    };
+    rd.flatten()
+        .filter_map(|e| Container::open(store, &e.file_name().to_string_lossy()).ok())
+        .flat_map(|c| c.record().layers.clone())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect()
+}
+
+pub fn prune(store: &Store, keep: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+    let keep = keep.max(1);
+    let _gc = store.gc_exclusive()?;
+    let mut manifests: HashSet<Digest> = HashSet::new();
+    let mut by_tag: std::collections::BTreeMap<(String, String), Vec<Digest>> = Default::default();
+    for (name, tag, rev) in store.all_revision_digests()? {
+        if let Some(d) = rev.digest {
+            by_tag.entry((name, tag)).or_default().push(d);
+        }
+    }
+    for (_, revs) in by_tag {
+        // Revisions are oldest first; keep the newest `keep` of them.
+        manifests.extend(revs.into_iter().rev().take(keep));
+    }
+    manifests.extend(images_in_use(store).into_iter().map(|(_, d)| d));
+
+    let mut blobs: HashSet<Digest> = HashSet::new();
+    let mut layers: HashSet<String> = layers_in_use(store);
+    let mut kept_images = 0;
+    for m in &manifests {
+        let Ok(img) = LocalImage::by_digest(store, m) else {
+            continue;
+        };
+        kept_images += 1;
+        blobs.insert(img.manifest_digest.clone());
+        blobs.insert(img.config_digest.clone());
+        for l in img.manifest.layers() {
+            if let Ok(d) = l.digest().to_string().parse() {
+                blobs.insert(d);
+            }
+        }
+        layers.extend(
+            img.config
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(|d| d.hex().to_string()),
+        );
+    }
+    // Cache entries survive when every layer they name survives.
+    let mut cache_entries = 0;
+    for (path, state) in cache::entries(store) {
+        if state.layers.iter().all(|l| blobs.contains(&l.digest)) {
+            continue;
+        }
+        cache_entries += 1;
+        if !dry_run {
+            std::fs::remove_file(&path).map_err(StoreError::io("cannot remove", &path))?;
+        }
+    }
+    let gc = store.sweep(&blobs, &layers, dry_run)?;
+    Ok(PruneReport {
+        gc,
+        cache_entries,
+        kept_images,
+    })
+}
