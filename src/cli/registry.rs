@@ -363,7 +363,10 @@ mod tests {
         assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("x").is_err());
-        assert_eq!(registry_name(Some("https://127.0.0.1:5000/v2/")).unwrap(), "127.0.0.1:5000");
+        assert_eq!(
+            registry_name(Some("https://127.0.0.1:5000/v2/")).unwrap(),
+            "127.0.0.1:5000"
+        );
         assert_eq!(registry_name(None).unwrap(), "docker.io");
         assert_eq!(registry_name(Some("index.docker.io")).unwrap(), "docker.io");
     }

@@ -59,7 +59,9 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
-    #[error("{path}: {entry}: digest mismatch: expected {expected}, the content hashes to {actual}")]
+    #[error(
+        "{path}: {entry}: digest mismatch: expected {expected}, the content hashes to {actual}"
+    )]
     DigestMismatch {
         path: String,
         entry: String,
@@ -162,7 +164,12 @@ fn manifest_media_type(store: &Store, digest: &Digest) -> Result<String> {
 }
 
 /// Write `items` as an archive of `format` to `out`.
-pub fn save(store: &Store, items: &[SaveItem], format: ArchiveFormat, out: impl Write) -> Result<()> {
+pub fn save(
+    store: &Store,
+    items: &[SaveItem],
+    format: ArchiveFormat,
+    out: impl Write,
+) -> Result<()> {
     let mut b = tar::Builder::new(out);
     let archive = Path::new("archive");
     match format {
@@ -242,7 +249,12 @@ fn save_docker<W: Write>(store: &Store, items: &[SaveItem], b: &mut tar::Builder
             written.push(config_name.clone());
         }
         let mut layers = Vec::new();
-        for (desc, diff_id) in img.manifest.layers().iter().zip(&img.config.rootfs.diff_ids) {
+        for (desc, diff_id) in img
+            .manifest
+            .layers()
+            .iter()
+            .zip(&img.config.rootfs.diff_ids)
+        {
             let name = format!("{}.tar", diff_id.hex());
             if !written.contains(&name) {
                 let blob = oci_to_digest(desc.digest().as_ref())?;
@@ -261,7 +273,8 @@ fn save_docker<W: Write>(store: &Store, items: &[SaveItem], b: &mut tar::Builder
         path: "manifest.json".into(),
         msg: e.to_string(),
     })?;
-    append_bytes(b, "manifest.json", &bytes).map_err(io_err("cannot write", Path::new("archive")))?;
+    append_bytes(b, "manifest.json", &bytes)
+        .map_err(io_err("cannot write", Path::new("archive")))?;
     Ok(())
 }
 
@@ -290,8 +303,10 @@ fn append_layer_tar<W: Write>(
     let mut raw = super::unpack::decompressed(BufReader::with_capacity(256 * 1024, file))
         .map_err(|e| ImageError::Oci(format!("layer {blob}: {e}")))?;
     let tmp = TempFile(
-        crate::store::atomic::tempfile_in(&store.tmp_dir())
-            .map_err(io_err("cannot create a temporary file in", &store.tmp_dir()))?,
+        crate::store::atomic::tempfile_in(&store.tmp_dir()).map_err(io_err(
+            "cannot create a temporary file in",
+            &store.tmp_dir(),
+        ))?,
     );
     let out = std::fs::OpenOptions::new()
         .read(true)
@@ -300,7 +315,8 @@ fn append_layer_tar<W: Write>(
         .open(&tmp.0)
         .map_err(io_err("cannot create", &tmp.0))?;
     let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, out));
-    io::copy(&mut raw, &mut w).map_err(io_err("cannot decompress layer", &store.blob_path(blob)))?;
+    io::copy(&mut raw, &mut w)
+        .map_err(io_err("cannot decompress layer", &store.blob_path(blob)))?;
     let (buf, actual, len) = w.finish();
     let mut out = buf
         .into_inner()
@@ -313,7 +329,8 @@ fn append_layer_tar<W: Write>(
             actual,
         });
     }
-    out.seek(SeekFrom::Start(0)).map_err(io_err("cannot read", &tmp.0))?;
+    out.seek(SeekFrom::Start(0))
+        .map_err(io_err("cannot read", &tmp.0))?;
     let mut h = tar_header(len, 0o644);
     b.append_data(&mut h, name, BufReader::with_capacity(256 * 1024, out))
         .map_err(io_err("cannot archive", &tmp.0))?;
@@ -321,7 +338,12 @@ fn append_layer_tar<W: Write>(
 }
 
 /// Save to `path` atomically: written beside it, fsynced, then renamed.
-pub fn save_to_file(store: &Store, items: &[SaveItem], format: ArchiveFormat, path: &Path) -> Result<()> {
+pub fn save_to_file(
+    store: &Store,
+    items: &[SaveItem],
+    format: ArchiveFormat,
+    path: &Path,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -332,7 +354,12 @@ pub fn save_to_file(store: &Store, items: &[SaveItem], format: ArchiveFormat, pa
         .unwrap_or_else(|| "archive".into());
     let tmp = TempFile(dir.join(format!(".{fname}.skiff-{}", std::process::id())));
     let file = File::create(&tmp.0).map_err(io_err("cannot create", &tmp.0))?;
-    save(store, items, format, io::BufWriter::with_capacity(256 * 1024, &file))?;
+    save(
+        store,
+        items,
+        format,
+        io::BufWriter::with_capacity(256 * 1024, &file),
+    )?;
     file.sync_all().map_err(io_err("cannot fsync", &tmp.0))?;
     std::fs::rename(&tmp.0, path).map_err(io_err("cannot write", path))?;
     Ok(())
@@ -353,6 +380,13 @@ struct TarIndex {
     file: File,
     shown: String,
     entries: HashMap<String, Entry>,
+}
+
+/// An error's text up to its first line break, at most 200 characters.
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    let s = e.to_string();
+    let first = s.lines().next().unwrap_or("");
+    first.chars().take(200).collect()
 }
 
 /// `./a//b/` -> `a/b`; `..` resolved, never above the root.
@@ -380,11 +414,22 @@ impl TarIndex {
         let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, &file));
         let iter = archive
             .entries()
-            .map_err(|e| bad(format!("not a tar archive: {e}")))?;
-        for e in iter {
-            let e = e.map_err(|e| bad(format!("not a readable tar archive: {e}")))?;
+            .map_err(|e| bad(format!("not a tar archive: {}", one_line(&e))))?;
+        for (i, e) in iter.enumerate() {
+            let e = e.map_err(|e| {
+                bad(if i == 0 {
+                    "not a tar archive".to_string()
+                } else {
+                    format!(
+                        "the tar archive is damaged after {i} entries: {}",
+                        one_line(&e)
+                    )
+                })
+            })?;
             let raw = String::from_utf8_lossy(&e.path_bytes()).to_string();
-            let Some(path) = normalize(&raw) else { continue };
+            let Some(path) = normalize(&raw) else {
+                continue;
+            };
             let entry = match e.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => Entry::File {
                     offset: e.raw_file_position(),
@@ -589,8 +634,10 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
 /// Load an archive from a stream (stdin): copied to `tmp/` first.
 pub fn load_reader(store: &Store, mut r: impl Read, shown: &str) -> Result<Vec<Loaded>> {
     let tmp = TempFile(
-        crate::store::atomic::tempfile_in(&store.tmp_dir())
-            .map_err(io_err("cannot create a temporary file in", &store.tmp_dir()))?,
+        crate::store::atomic::tempfile_in(&store.tmp_dir()).map_err(io_err(
+            "cannot create a temporary file in",
+            &store.tmp_dir(),
+        ))?,
     );
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -599,43 +646,49 @@ pub fn load_reader(store: &Store, mut r: impl Read, shown: &str) -> Result<Vec<L
         .open(&tmp.0)
         .map_err(io_err("cannot create", &tmp.0))?;
     io::copy(&mut r, &mut f).map_err(io_err("cannot read", Path::new(shown)))?;
-    f.seek(SeekFrom::Start(0)).map_err(io_err("cannot read", &tmp.0))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(io_err("cannot read", &tmp.0))?;
     load_file(store, f, shown)
 }
 
 fn load_file(store: &Store, mut file: File, shown: &str) -> Result<Vec<Loaded>> {
     let mut magic = [0u8; 4];
-    let n = file.read(&mut magic).map_err(io_err("cannot read", Path::new(shown)))?;
-    file.seek(SeekFrom::Start(0)).map_err(io_err("cannot read", Path::new(shown)))?;
+    let n = file
+        .read(&mut magic)
+        .map_err(io_err("cannot read", Path::new(shown)))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(io_err("cannot read", Path::new(shown)))?;
     let _plain;
-    let idx = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        // Decompress once into tmp/ so entries can be read at their offsets.
-        let tmp = TempFile(
-            crate::store::atomic::tempfile_in(&store.tmp_dir())
-                .map_err(io_err("cannot create a temporary file in", &store.tmp_dir()))?,
-        );
-        let mut out = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp.0)
-            .map_err(io_err("cannot create", &tmp.0))?;
-        let mut gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
-        io::copy(&mut gz, &mut out).map_err(|e| ArchiveError::NotAnImage {
-            path: shown.to_string(),
-            why: format!("cannot decompress: {e}"),
-        })?;
-        out.seek(SeekFrom::Start(0)).map_err(io_err("cannot read", &tmp.0))?;
-        _plain = tmp;
-        TarIndex::build(out, shown)?
-    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        return Err(ArchiveError::NotAnImage {
-            path: shown.to_string(),
-            why: "zstd-compressed archives are not supported; decompress it first".into(),
-        });
-    } else {
-        TarIndex::build(file, shown)?
-    };
+    let idx =
+        if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+            // Decompress once into tmp/ so entries can be read at their offsets.
+            let tmp = TempFile(crate::store::atomic::tempfile_in(&store.tmp_dir()).map_err(
+                io_err("cannot create a temporary file in", &store.tmp_dir()),
+            )?);
+            let mut out = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp.0)
+                .map_err(io_err("cannot create", &tmp.0))?;
+            let mut gz =
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
+            io::copy(&mut gz, &mut out).map_err(|e| ArchiveError::NotAnImage {
+                path: shown.to_string(),
+                why: format!("cannot decompress: {e}"),
+            })?;
+            out.seek(SeekFrom::Start(0))
+                .map_err(io_err("cannot read", &tmp.0))?;
+            _plain = tmp;
+            TarIndex::build(out, shown)?
+        } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            return Err(ArchiveError::NotAnImage {
+                path: shown.to_string(),
+                why: "zstd-compressed archives are not supported; decompress it first".into(),
+            });
+        } else {
+            TarIndex::build(file, shown)?
+        };
     let plans = if idx.has("index.json") && idx.has("oci-layout") {
         plan_oci(store, &idx)?
     } else if idx.has("manifest.json") {
@@ -723,7 +776,11 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
         for depth in 0.. {
             let declared: Option<String> = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string));
+                .and_then(|v| {
+                    v.get("mediaType")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                });
             if let Some(m) = declared {
                 media_type = m;
             }
@@ -744,7 +801,10 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
                 })
                 .or_else(|| inner.manifests.iter().find(|m| m.platform.is_none()))
                 .ok_or_else(|| {
-                    idx.invalid(format!("index {digest} has no image for linux/{}", host_arch()))
+                    idx.invalid(format!(
+                        "index {digest} has no image for linux/{}",
+                        host_arch()
+                    ))
                 })?;
             digest = parse_digest(idx, &chosen.digest)?;
             media_type = chosen.media_type.clone();
@@ -755,10 +815,9 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
                 "manifest {digest} has unsupported media type {media_type}"
             )));
         }
-        if let Some(p) = plans
-            .iter_mut()
-            .find(|p| matches!(&p.manifest, ManifestPlan::Archived { digest: d, .. } if *d == digest))
-        {
+        if let Some(p) = plans.iter_mut().find(
+            |p| matches!(&p.manifest, ManifestPlan::Archived { digest: d, .. } if *d == digest),
+        ) {
             if let Some(n) = name {
                 if !p.tags.contains(&n) {
                     p.tags.push(n);
@@ -769,7 +828,9 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
         let m: ManifestJson = idx.json(&format!("manifest {digest}"), &bytes)?;
         if let Some(mt) = &m.media_type {
             if mt != OCI_MANIFEST && mt != DOCKER_MANIFEST {
-                return Err(idx.invalid(format!("manifest {digest} has unsupported media type {mt}")));
+                return Err(
+                    idx.invalid(format!("manifest {digest} has unsupported media type {mt}"))
+                );
             }
         }
         let config_digest = parse_digest(idx, &m.config.digest)?;
@@ -840,7 +901,9 @@ fn sniff(idx: &TarIndex, entry: &str) -> Result<&'static str> {
     if head[..n].starts_with(&[0x1f, 0x8b]) {
         Ok("gzip")
     } else if head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Err(idx.invalid(format!("layer {entry} is zstd-compressed, which skiff does not read yet")))
+        Err(idx.invalid(format!(
+            "layer {entry} is zstd-compressed, which skiff does not read yet"
+        )))
     } else {
         // A tar (an empty layer may be all zeros; ustar magic at 257 otherwise).
         Ok("tar")
@@ -920,7 +983,11 @@ fn store_plan(store: &Store, idx: &TarIndex, p: &Plan) -> Result<Loaded> {
                 }
                 if docker {
                     let size = store.blob_size(digest)?;
-                    layer_descs.push(Descriptor::new(MediaType::ImageLayer, size, digest_to_oci(digest)?));
+                    layer_descs.push(Descriptor::new(
+                        MediaType::ImageLayer,
+                        size,
+                        digest_to_oci(digest)?,
+                    ));
                 }
             }
             LayerStore::CompressedDiff => {
@@ -946,7 +1013,11 @@ fn store_plan(store: &Store, idx: &TarIndex, p: &Plan) -> Result<Loaded> {
                 let (blob, size) = store
                     .put_blob(idx.section(entry)?, None)
                     .map_err(|e| store_err(idx, entry, e))?;
-                layer_descs.push(Descriptor::new(MediaType::ImageLayerGzip, size, digest_to_oci(&blob)?));
+                layer_descs.push(Descriptor::new(
+                    MediaType::ImageLayerGzip,
+                    size,
+                    digest_to_oci(&blob)?,
+                ));
             }
         }
     }
@@ -996,7 +1067,10 @@ mod tests {
             tag_of("docker.io/library/busybox:fixture"),
             Some(("busybox".into(), "fixture".into()))
         );
-        assert_eq!(tag_of("localhost/node-api:1.4"), Some(("node-api".into(), "1.4".into())));
+        assert_eq!(
+            tag_of("localhost/node-api:1.4"),
+            Some(("node-api".into(), "1.4".into()))
+        );
         assert_eq!(
             tag_of("127.0.0.1:5000/team/a"),
             Some(("127.0.0.1:5000/team/a".into(), "latest".into()))

@@ -65,8 +65,9 @@ fn import_tar(store: &Store, source: &Path) -> Result<(Digest, Digest, u64)> {
         inner: HashingReader::new(raw),
         sink: gz,
     };
+    let opts = unpack::UnpackOptions::from_env().map_err(|e| ImageError::Oci(e.to_string()))?;
     let staged = store.layer_staging_dir()?;
-    let result = unpack::unpack_layer(&mut tee, &staged, &unpack::UnpackOptions::default())
+    let result = unpack::unpack_layer(&mut tee, &staged, &opts)
         .map_err(|e| ImageError::Oci(format!("{}: {e}", source.display())))
         .and_then(|_| {
             io::copy(&mut tee, &mut io::sink())

@@ -159,17 +159,16 @@ pub fn unpack_blob(
             )))
         }
     };
+    let opts =
+        super::unpack::UnpackOptions::from_env().map_err(|e| ImageError::Oci(e.to_string()))?;
     let mut hashed = crate::store::digest::HashingReader::new(raw);
     let staged = store.layer_staging_dir()?;
-    let unpacked = super::unpack::unpack_layer(
-        &mut hashed,
-        &staged,
-        &super::unpack::UnpackOptions::default(),
-    )
-    .map_err(|e| ImageError::Oci(e.to_string()))
-    .and_then(|_| {
-        std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| ImageError::Oci(e.to_string()))
-    });
+    let unpacked = super::unpack::unpack_layer(&mut hashed, &staged, &opts)
+        .map_err(|e| ImageError::Oci(e.to_string()))
+        .and_then(|_| {
+            std::io::copy(&mut hashed, &mut std::io::sink())
+                .map_err(|e| ImageError::Oci(e.to_string()))
+        });
     if let Err(e) = unpacked {
         let _ = crate::store::layers::remove_tree(&staged);
         return Err(e);

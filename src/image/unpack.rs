@@ -37,12 +37,61 @@ const PAX_XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
 /// markers are only made from whiteout entries).
 const FORBIDDEN_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 
+/// The environment variable that sets the limit on a layer's uncompressed
+/// size: bytes, or with a K, M, G or T suffix (binary units); 0 lifts it.
+pub const MAX_LAYER_BYTES_ENV: &str = "SKIFF_MAX_LAYER_BYTES";
+/// The default limit on a layer's uncompressed size: 64 GiB.
+pub const DEFAULT_MAX_LAYER_BYTES: u64 = 64 << 30;
+
 /// Options for [`unpack_layer`].
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
     /// Refuse the layer once its uncompressed tar stream exceeds this many
     /// bytes (a defence against gzip bombs).
     pub max_bytes: Option<u64>,
+}
+
+impl UnpackOptions {
+    /// The options for unpacking images' layers: the size limit from
+    /// `$SKIFF_MAX_LAYER_BYTES`, else [`DEFAULT_MAX_LAYER_BYTES`].
+    pub fn from_env() -> Result<UnpackOptions, UnpackError> {
+        let max_bytes = match std::env::var(MAX_LAYER_BYTES_ENV) {
+            Err(std::env::VarError::NotPresent) => Some(DEFAULT_MAX_LAYER_BYTES),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                return Err(UnpackError::BadLimit(v.to_string_lossy().into_owned()))
+            }
+            Ok(v) => match parse_size(&v) {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => return Err(UnpackError::BadLimit(v)),
+            },
+        };
+        Ok(UnpackOptions { max_bytes })
+    }
+}
+
+/// `123`, `64G`, `512m`, `1Ti`: a byte count with an optional binary suffix.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let s = s.strip_suffix(['b', 'B']).unwrap_or(s);
+    let s = s.strip_suffix(['i', 'I']).unwrap_or(s);
+    let (num, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => return None,
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
 
 /// What [`unpack_layer`] did.
@@ -89,8 +138,10 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
-    #[error("layer expands to more than the limit of {limit} bytes")]
+    #[error("layer expands to more than the limit of {limit} bytes (set {MAX_LAYER_BYTES_ENV} to raise it)")]
     TooLarge { limit: u64 },
+    #[error("{MAX_LAYER_BYTES_ENV}={0:?} is not a size (bytes, or a number with K, M, G or T; 0 for no limit)")]
+    BadLimit(String),
     #[error("layer is {0}-compressed, which is not supported (only gzip or plain tar)")]
     UnsupportedCompression(&'static str),
 }
@@ -1721,6 +1772,27 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("'V'"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("64G"), Some(64 << 30));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("1Ti"), Some(1 << 40));
+        assert_eq!(parse_size("2KiB"), Some(2048));
+        assert_eq!(parse_size("0"), Some(0));
+        for bad in [
+            "",
+            "G",
+            "-1",
+            "1.5G",
+            "1X",
+            "99999999999999999999",
+            "16777216T",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -107,8 +107,17 @@ fn describe(e: &ureq::Error) -> String {
 }
 
 fn is_tls_error(e: &ureq::Error) -> bool {
+    let text = e.to_string().to_lowercase();
     matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
-        || e.to_string().to_lowercase().contains("tls")
+        || [
+            "tls",
+            "certificate",
+            "handshake",
+            "corrupt message",
+            "invalidcontenttype",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// Percent-encode a query component.
@@ -155,7 +164,7 @@ fn negotiate(agent: &ureq::Agent, ep: &Endpoint, tls_verify: bool) -> Result<(St
             ""
         };
         return Err(RegistryError::Unreachable {
-            registry: ep.registry.clone(),
+            target: ep.target(),
             reason: format!("{}{hint}", describe(&e)),
         });
     }
@@ -163,7 +172,7 @@ fn negotiate(agent: &ureq::Agent, ep: &Endpoint, tls_verify: bool) -> Result<(St
     match ping(agent, &http_base) {
         Ok(r) => Ok((http_base, r)),
         Err(e2) => Err(RegistryError::Unreachable {
-            registry: ep.registry.clone(),
+            target: ep.target(),
             reason: if describe(&e2) == describe(&e) {
                 describe(&e2)
             } else {
@@ -263,11 +272,17 @@ impl Client {
         match resp.status().as_u16() {
             200 => {}
             401 => {
-                if !client.reauth(&resp)? {
+                let usable = header(&resp, "www-authenticate")
+                    .and_then(|h| auth::parse_challenge(&h))
+                    .is_some();
+                if !usable {
                     return Err(client.protocol(
                         "GET /v2/ answered 401 without a usable WWW-Authenticate challenge",
                     ));
                 }
+                // Basic without credentials goes on anonymously: the first
+                // real request then fails with a 401 that names what to do.
+                client.reauth(&resp)?;
             }
             s => {
                 return Err(client.protocol(&format!(
@@ -288,7 +303,7 @@ impl Client {
 
     fn protocol(&self, msg: &str) -> RegistryError {
         RegistryError::Protocol {
-            registry: self.ep.registry.clone(),
+            target: self.target(),
             msg: msg.to_string(),
         }
     }
@@ -379,7 +394,7 @@ impl Client {
             .agent
             .run(req)
             .map_err(|e| RegistryError::Unreachable {
-                registry: self.ep.registry.clone(),
+                target: self.target(),
                 reason: format!("token server {realm}: {}", describe(&e)),
             })?;
         if resp.status().as_u16() != 200 {

@@ -40,10 +40,10 @@ pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach registry {registry}: {reason}")]
-    Unreachable { registry: String, reason: String },
-    #[error("registry {registry}: {msg}")]
-    Protocol { registry: String, msg: String },
+    #[error("{target}: cannot reach the registry: {reason}")]
+    Unreachable { target: String, reason: String },
+    #[error("{target}: {msg}")]
+    Protocol { target: String, msg: String },
     #[error("{target}: {what}: authentication required ({detail}){hint}")]
     Unauthorized {
         target: String,
@@ -141,9 +141,13 @@ impl Endpoint {
         }
     }
 
-    /// `registry/repository`, as errors name it.
+    /// `registry/repository`, as errors name it (the registry alone for login).
     pub fn target(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
+        if self.repository.is_empty() {
+            self.registry.clone()
+        } else {
+            format!("{}/{}", self.registry, self.repository)
+        }
     }
 }
 

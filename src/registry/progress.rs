@@ -75,6 +75,16 @@ impl Progress {
         }
     }
 
+    /// Draw the bars a last time and leave them: later lines go below.
+    pub fn freeze(&self) {
+        let mut st = self.lock();
+        if self.tty && st.drawn > 0 {
+            self.redraw(&mut st);
+        }
+        st.drawn = 0;
+        st.bars.clear();
+    }
+
     /// Start a bar for one blob; returns its id.
     pub fn bar(&self, label: &str, verb: &'static str, total: u64) -> usize {
         let mut st = self.lock();

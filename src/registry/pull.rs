@@ -234,6 +234,7 @@ pub fn pull_image(store: &Store, r: &ImageRef, opts: &PullOptions) -> Result<Pul
             }
         },
     )?;
+    progress.freeze();
     let bytes_fetched: u64 = todo.iter().map(|(_, l)| l.size).sum();
 
     if config_new {

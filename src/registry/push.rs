@@ -187,6 +187,7 @@ pub fn push(
         r.map(|_| ())
     })?;
 
+    progress.freeze();
     let answered = client.put_manifest(&reference, &media_type, &bytes)?;
     if let Some(a) = answered.and_then(|a| a.trim().parse::<Digest>().ok()) {
         if a != digest {

@@ -26,6 +26,12 @@ pub fn ensure_layout(store: &Store) -> Result<()> {
 impl Store {
     /// Rewrite `oci/index.json` from the tags. Caller holds the store lock.
     pub(crate) fn write_index_locked(&self) -> Result<()> {
+        let bytes = self.index_json()?;
+        self.write_atomic(&self.oci_dir().join("index.json"), &bytes)
+    }
+
+    /// What `index.json` must hold according to the revision logs.
+    pub(crate) fn index_json(&self) -> Result<Vec<u8>> {
         let mut manifests = Vec::new();
         for (name, tag, digest) in self.tags()? {
             let size = self.blob_size(&digest)?;
@@ -41,8 +47,6 @@ impl Store {
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": manifests,
         });
-        let bytes =
-            serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.write_atomic(&self.oci_dir().join("index.json"), &bytes)
+        serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Invalid(e.to_string()))
     }
 }

@@ -1,0 +1,73 @@
+//! `skiff fsck [--repair]`: check the store, one line per finding.
+
+use super::images::open_store;
+use crate::store::fsck::{self, Report};
+use anyhow::Result;
+use clap::Args;
+use std::path::Path;
+
+#[derive(Args, Debug)]
+pub struct FsckArgs {
+    /// Remove what is corrupt or orphaned and rewrite index.json from the
+    /// revision logs (holds the store lock meanwhile)
+    #[arg(long)]
+    pub repair: bool,
+    /// Also print notes (unused layers, pruned revisions, files in use)
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Exit 0 when the store is sound, 1 when problems are left.
+pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let outcome = fsck::fsck(&store, a.repair)?;
+    print_findings(&outcome.report, a.verbose);
+    let last = outcome.after_repair.as_ref().unwrap_or(&outcome.report);
+    if let Some(after) = &outcome.after_repair {
+        for f in after.problems() {
+            println!("left: {f}");
+        }
+    }
+    let problems = outcome.report.problems().count();
+    let notes = outcome.report.notes().count();
+    let left = last.problems().count();
+    let mut summary = format!(
+        "fsck: {} blobs, {} tags ({} revisions), {} cache entries, {} layers, {} containers: ",
+        outcome.report.blobs,
+        outcome.report.tags,
+        outcome.report.revisions,
+        outcome.report.cache_entries,
+        outcome.report.layers,
+        outcome.report.containers,
+    );
+    if outcome.is_sound() && problems == 0 {
+        summary.push_str("the store is sound");
+    } else if outcome.is_sound() {
+        summary.push_str(&format!("{problems} problems repaired, the store is sound"));
+    } else if a.repair {
+        summary.push_str(&format!("{problems} problems, {left} left after repair"));
+    } else {
+        summary.push_str(&format!(
+            "{problems} problems (`skiff fsck --repair` fixes what it can)"
+        ));
+    }
+    if notes > 0 {
+        summary.push_str(&format!(
+            "; {notes} notes{}",
+            if a.verbose { "" } else { " (-v shows them)" }
+        ));
+    }
+    println!("{summary}");
+    Ok(if outcome.is_sound() { 0 } else { 1 })
+}
+
+fn print_findings(report: &Report, verbose: bool) {
+    for f in report.problems() {
+        println!("{f}");
+    }
+    if verbose {
+        for f in report.notes() {
+            println!("{f}");
+        }
+    }
+}
