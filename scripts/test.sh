@@ -20,7 +20,8 @@ step "packages"
 # in interoperability tests; crun/runc: reference runtimes; iproute2: network
 # checks; gcc: cargo's linker; binutils: strip; xz-utils: kernel modules.
 ensure_packages busybox-static skopeo umoci crun runc podman buildah \
-    iproute2 ca-certificates gcc libc6-dev binutils xz-utils
+    iproute2 ca-certificates gcc libc6-dev binutils xz-utils \
+    docker-registry apache2-utils openssl
 log "all packages present"
 
 step "fixtures"

@@ -63,6 +63,21 @@ pub fn record(store: &Store, key: &Digest, state: &State) -> Result<(), StoreErr
     store.write_atomic(&path(store, key), &bytes)
 }
 
+/// Every cache entry: its file and the state it records (unreadable entries
+/// are skipped; fsck reports them).
+pub fn entries(store: &Store) -> Vec<(std::path::PathBuf, State)> {
+    let Ok(rd) = std::fs::read_dir(store.cache_dir()) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            let state: State = serde_json::from_slice(&bytes).ok()?;
+            Some((e.path(), state))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,19 +114,4 @@ mod tests {
         record(&s, &k, &empty).unwrap();
         assert_eq!(lookup(&s, &k), Some(empty));
     }
-}
-
-/// Every cache entry: its file and the state it records (unreadable entries
-/// are skipped; fsck reports them).
-pub fn entries(store: &Store) -> Vec<(std::path::PathBuf, State)> {
-    let Ok(rd) = std::fs::read_dir(store.cache_dir()) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|e| {
-            let bytes = std::fs::read(e.path()).ok()?;
-            let state: State = serde_json::from_slice(&bytes).ok()?;
-            Some((e.path(), state))
-        })
-        .collect()
 }

@@ -189,10 +189,36 @@ struct StageExec<'a> {
 }
 
 fn load_image(store: &Store, r: &str) -> Result<(LocalImage, Vec<PathBuf>), String> {
-    let img =
-        LocalImage::load(store, r).map_err(|e| format!("{e} (import, load or pull it first)"))?;
+    let img = match LocalImage::load(store, r) {
+        Ok(img) => img,
+        Err(crate::image::local::ImageError::NotFound(_)) => pull_missing(store, r)?,
+        Err(e) => return Err(e.to_string()),
+    };
     let dirs = img.layer_dirs(store).map_err(|e| e.to_string())?;
     Ok((img, dirs))
+}
+
+/// A FROM image that is not in the store is pulled when its reference names
+/// a registry (`127.0.0.1:5000/node:20`); loopback registries are spoken to
+/// without TLS verification, as docker treats them as insecure.
+fn pull_missing(store: &Store, r: &str) -> Result<LocalImage, String> {
+    let not_here = || format!("no such image: {r} (import, load or pull it first)");
+    let parsed: crate::image::reference::ImageRef = r
+        .parse()
+        .map_err(|e: crate::image::reference::BadReference| e.to_string())?;
+    let Some(host) = parsed.registry() else {
+        return Err(not_here());
+    };
+    let hostname = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    let loopback = hostname == "localhost"
+        || hostname
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let mut opts = crate::registry::PullOptions::default();
+    opts.transport.tls_verify = !loopback;
+    let digest = crate::registry::pull(store, &parsed, &opts)
+        .map_err(|e| format!("cannot pull {r}: {e}"))?;
+    LocalImage::by_digest(store, &digest).map_err(|e| e.to_string())
 }
 
 fn image_state(img: &LocalImage) -> Result<State, String> {

@@ -652,6 +652,8 @@ pub fn load_reader(store: &Store, mut r: impl Read, shown: &str) -> Result<Vec<L
 }
 
 fn load_file(store: &Store, mut file: File, shown: &str) -> Result<Vec<Loaded>> {
+    // Blobs are stored before the tags name them: keep a sweep away.
+    let _gc = store.gc_shared()?;
     let mut magic = [0u8; 4];
     let n = file
         .read(&mut magic)
@@ -774,13 +776,12 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
         let mut media_type = desc.media_type.clone();
         let mut bytes = idx.read_blob(&blob_name(&digest), &digest)?;
         for depth in 0.. {
-            let declared: Option<String> = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| {
-                    v.get("mediaType")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                });
+            // A generic parse first: it is the one with a recursion limit.
+            let v: serde_json::Value = idx.json(&format!("manifest {digest}"), &bytes)?;
+            let declared = v
+                .get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(str::to_string);
             if let Some(m) = declared {
                 media_type = m;
             }
@@ -826,6 +827,8 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
             continue;
         }
         let m: ManifestJson = idx.json(&format!("manifest {digest}"), &bytes)?;
+        // Refused now if the store could not read it back as an image.
+        let _: oci_spec::image::ImageManifest = idx.json(&format!("manifest {digest}"), &bytes)?;
         if let Some(mt) = &m.media_type {
             if mt != OCI_MANIFEST && mt != DOCKER_MANIFEST {
                 return Err(
@@ -835,6 +838,7 @@ fn plan_oci(store: &Store, idx: &TarIndex) -> Result<Vec<Plan>> {
         }
         let config_digest = parse_digest(idx, &m.config.digest)?;
         let config_bytes = idx.read_blob(&blob_name(&config_digest), &config_digest)?;
+        let _: serde_json::Value = idx.json(&format!("config {config_digest}"), &config_bytes)?;
         let config: ImageConfig = idx.json(&format!("config {config_digest}"), &config_bytes)?;
         if config.rootfs.diff_ids.len() != m.layers.len() {
             return Err(idx.invalid(format!(
@@ -916,6 +920,7 @@ fn plan_docker(idx: &TarIndex) -> Result<Vec<Plan>> {
     for e in entries {
         let config_bytes = idx.read_small(&e.config)?;
         let config_digest = Digest::of_bytes(&config_bytes);
+        let _: serde_json::Value = idx.json(&e.config, &config_bytes)?;
         let config: ImageConfig = idx.json(&e.config, &config_bytes)?;
         if config.rootfs.diff_ids.len() != e.layers.len() {
             return Err(idx.invalid(format!(
@@ -1076,5 +1081,84 @@ mod tests {
             Some(("127.0.0.1:5000/team/a".into(), "latest".into()))
         );
         assert_eq!(tag_of("Not A Name"), None);
+    }
+
+    fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar_header(content.len() as u64, 0o644);
+        b.append_data(&mut h, name, content).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn loads_a_classic_docker_archive_with_symlinked_and_gzipped_layers() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(&d.path().join("store")).unwrap();
+        let l1 = layer_tar("one.txt", b"1\n");
+        let l2 = layer_tar("two.txt", b"2\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&l2).unwrap();
+        let l2gz = gz.finish().unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [
+                Digest::of_bytes(&l1).to_string(), Digest::of_bytes(&l2).to_string()]},
+            "container_config": {"Hostname": "kept"},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!([{
+            "Config": "cfg.json",
+            "RepoTags": ["docker.io/library/classic:1"],
+            "Layers": ["aaa/layer.tar", "bbb/layer.tar"],
+        }]))
+        .unwrap();
+        let path = d.path().join("classic.tar");
+        {
+            let mut b = tar::Builder::new(File::create(&path).unwrap());
+            append_bytes(&mut b, "l1.tar", &l1).unwrap();
+            let mut h = tar_header(0, 0o777);
+            h.set_entry_type(tar::EntryType::Symlink);
+            b.append_link(&mut h, "aaa/layer.tar", "../l1.tar").unwrap();
+            append_bytes(&mut b, "bbb/layer.tar", &l2gz).unwrap();
+            append_bytes(&mut b, "cfg.json", &config).unwrap();
+            append_bytes(&mut b, "manifest.json", &manifest).unwrap();
+            b.finish().unwrap();
+        }
+        let loaded = load(&store, &path).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(
+            loaded[0].tags,
+            vec![("classic".to_string(), "1".to_string())]
+        );
+        // The config is kept byte for byte: the image id is docker's.
+        assert_eq!(loaded[0].config_digest, Digest::of_bytes(&config));
+        let img = LocalImage::load(&store, "classic:1").unwrap();
+        assert_eq!(
+            img.manifest.layers()[0].media_type(),
+            &MediaType::ImageLayer
+        );
+        assert_eq!(
+            img.manifest.layers()[1].media_type(),
+            &MediaType::ImageLayerGzip
+        );
+        let dirs = img.layer_dirs(&store).unwrap();
+        assert!(dirs[1].join("two.txt").is_file());
+
+        // Saved back as a docker-archive, the gzipped layer comes out plain.
+        let out = d.path().join("again.tar");
+        let item = SaveItem {
+            image: img,
+            names: vec!["classic:1".into()],
+        };
+        save_to_file(&store, &[item], ArchiveFormat::Docker, &out).unwrap();
+        let mut a = tar::Archive::new(File::open(&out).unwrap());
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        let l2name = format!("{}.tar", Digest::of_bytes(&l2).hex());
+        assert!(names.contains(&l2name), "{names:?}");
+        assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
     }
 }

@@ -340,6 +340,22 @@ impl Meta {
                     if let Some(t) = parse_pax_time(ext.value_bytes()) {
                         mtime = t;
                     }
+                } else if key == b"size" {
+                    // The tar crate silently falls back to the header's size
+                    // when the PAX one does not parse; GNU tar refuses.
+                    let v = ext.value_bytes();
+                    let ok = !v.is_empty()
+                        && v.iter().all(u8::is_ascii_digit)
+                        && std::str::from_utf8(v)
+                            .ok()
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .is_some();
+                    if !ok {
+                        return Err(refused(
+                            name,
+                            format!("PAX size {:?} is not a number", String::from_utf8_lossy(v)),
+                        ));
+                    }
                 } else if let Some(xname) = key.strip_prefix(PAX_XATTR_PREFIX) {
                     if xname.starts_with(FORBIDDEN_XATTR_PREFIX) {
                         continue;
@@ -1772,6 +1788,29 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("'V'"), "{err}");
+    }
+
+    #[test]
+    fn malformed_pax_sizes_are_refused() {
+        for bad in ["-1", "", "12x", "99999999999999999999999"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut b = Builder::new(Vec::new());
+            b.append_pax_extensions([("size", bad.as_bytes())]).unwrap();
+            add(
+                &mut b,
+                "f",
+                EntryType::Regular,
+                0o644,
+                (0, 0),
+                1,
+                None,
+                b"x",
+                &[],
+            );
+            let tar = b.into_inner().unwrap();
+            let err = unpack(&tar, tmp.path()).unwrap_err();
+            assert!(err.to_string().contains("PAX size"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -102,6 +102,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 pub fn pull_image(store: &Store, r: &ImageRef, opts: &PullOptions) -> Result<PullReport> {
     let ep = Endpoint::of(r);
+    // Blobs are stored before the tag names them: keep a sweep away.
+    let _gc = store.gc_shared()?;
     let progress = Progress::new(opts.progress);
     let want = opts.platform.clone().unwrap_or_else(Platform::host);
     let client = Client::connect(
@@ -155,6 +157,9 @@ pub fn pull_image(store: &Store, r: &ImageRef, opts: &PullOptions) -> Result<Pul
         from_index = true;
     }
     let doc: ImageManifestDoc = parse_json(&client, &format!("manifest {digest}"), &bytes)?;
+    // Refused now if the store could not read it back as an image.
+    let _: oci_spec::image::ImageManifest =
+        parse_json(&client, &format!("manifest {digest}"), &bytes)?;
     for l in &doc.layers {
         manifest::check_layer(l).map_err(|m| unsupported(&format!("{target}@{digest}"), m))?;
     }
@@ -169,6 +174,8 @@ pub fn pull_image(store: &Store, r: &ImageRef, opts: &PullOptions) -> Result<Pul
     } else {
         (fetch_small(&client, &config_digest, doc.config.size)?, true)
     };
+    let _: serde_json::Value =
+        parse_json(&client, &format!("config {config_digest}"), &config_bytes)?;
     let config: ImageConfig =
         parse_json(&client, &format!("config {config_digest}"), &config_bytes)?;
     if config.rootfs.diff_ids.len() != doc.layers.len() {

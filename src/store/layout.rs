@@ -24,6 +24,20 @@ pub fn ensure_layout(store: &Store) -> Result<()> {
 }
 
 impl Store {
+    /// The `mediaType` a manifest blob declares (a pulled docker image keeps
+    /// docker's), OCI's when it declares none.
+    fn manifest_media_type(&self, digest: &super::Digest) -> String {
+        self.read_blob(digest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string())
+    }
+
     /// Rewrite `oci/index.json` from the tags. Caller holds the store lock.
     pub(crate) fn write_index_locked(&self) -> Result<()> {
         let bytes = self.index_json()?;
@@ -36,7 +50,7 @@ impl Store {
         for (name, tag, digest) in self.tags()? {
             let size = self.blob_size(&digest)?;
             manifests.push(json!({
-                "mediaType": MANIFEST_MEDIA_TYPE,
+                "mediaType": self.manifest_media_type(&digest),
                 "digest": digest.to_string(),
                 "size": size,
                 "annotations": { REF_NAME_ANNOTATION: format!("{name}:{tag}") },

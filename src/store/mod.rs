@@ -71,9 +71,9 @@ pub struct Store {
 impl Store {
     /// Open (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store {
-            root: root.to_path_buf(),
-        };
+        // Absolute, so overlay mounts and containers see the same paths.
+        let root = std::path::absolute(root).map_err(StoreError::io("cannot resolve", root))?;
+        let store = Store { root };
         for dir in [
             store.oci_dir().join("blobs/sha256"),
             store.refs_dir(),

@@ -120,7 +120,7 @@ pub fn tree_snapshot(dir: &Path) -> Vec<(PathBuf, u64, u32)> {
                 continue;
             };
             let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
-            if rel.as_os_str() == "lock" {
+            if rel.as_os_str() == "lock" || rel.as_os_str() == "gc.lock" {
                 continue;
             }
             out.push((rel, if m.is_dir() { 0 } else { m.len() }, m.mode()));
