@@ -10,3 +10,4 @@ pub mod image;
 pub mod registry;
 pub mod runtime;
 pub mod store;
+pub mod supervisor;

@@ -611,8 +611,14 @@ fn skiff_binary_is_read_only_to_the_container() {
     // of skiff's processes is on a read-only mount, even after skiff exits.
     let _g = shared();
     let s = busybox();
-    let child = s
-        .cmd()
+    // A private copy of the binary: while another test runs the shared one,
+    // the kernel answers "text file busy" before it checks the mount.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("skiff");
+    std::fs::copy(common::skiff_bin(), &bin).unwrap();
+    let child = std::process::Command::new(&bin)
+        .arg("--root")
+        .arg(s.root())
         .args(["run", "--rm", "busybox:fixture", "sleep", "1"])
         .stdout(Stdio::piped())
         .spawn()

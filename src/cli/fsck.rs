@@ -31,14 +31,15 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     let problems = outcome.report.problems().count();
     let notes = outcome.report.notes().count();
     let left = last.problems().count();
+    let r = &outcome.report;
     let mut summary = format!(
-        "fsck: {} blobs, {} tags ({} revisions), {} cache entries, {} layers, {} containers: ",
-        outcome.report.blobs,
-        outcome.report.tags,
-        outcome.report.revisions,
-        outcome.report.cache_entries,
-        outcome.report.layers,
-        outcome.report.containers,
+        "fsck: {}, {} ({}), {}, {}, {}: ",
+        plural(r.blobs, "blob"),
+        plural(r.tags, "tag"),
+        plural(r.revisions, "revision"),
+        plural(r.cache_entries, "cache entry"),
+        plural(r.layers, "layer"),
+        plural(r.containers, "container"),
     );
     if outcome.is_sound() && problems == 0 {
         summary.push_str("the store is sound");
@@ -59,6 +60,14 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     }
     println!("{summary}");
     Ok(if outcome.is_sound() { 0 } else { 1 })
+}
+
+fn plural(n: usize, what: &str) -> String {
+    match (n, what.strip_suffix('y')) {
+        (1, _) => format!("1 {what}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {what}s"),
+    }
 }
 
 fn print_findings(report: &Report, verbose: bool) {

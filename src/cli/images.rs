@@ -230,17 +230,6 @@ pub fn image_json(store: &Store, img: &LocalImage) -> Result<serde_json::Value> 
     }))
 }
 
-pub fn inspect(root: &Path, a: InspectArgs) -> Result<i32> {
-    let store = open_store(root)?;
-    let mut out = Vec::new();
-    for t in &a.targets {
-        let img = LocalImage::load(&store, t)?;
-        out.push(image_json(&store, &img)?);
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(0)
-}
-
 pub fn revisions(root: &Path, a: RevisionsArgs) -> Result<i32> {
     let (name, tag) = parse_tag(&a.name)?;
     let store = open_store(root)?;

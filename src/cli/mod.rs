@@ -2,6 +2,7 @@
 //! Commands parse, call a module, print. No logic lives here.
 
 mod build;
+mod containers;
 mod format;
 mod fsck;
 mod images;
@@ -40,7 +41,7 @@ pub enum Command {
     Tag(images::TagArgs),
     /// Remove a tag (the image's blobs stay until `prune`)
     Rmi(images::RmiArgs),
-    /// Show an image's manifest and config as JSON
+    /// Show a container's (or else an image's) details as JSON
     Inspect(images::InspectArgs),
     /// List the numbered revisions of a tag, newest first
     Revisions(images::RevisionsArgs),
@@ -55,6 +56,24 @@ pub enum Command {
     Rollback(images::RollbackArgs),
     /// Run a command in a new container
     Run(run::RunArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Show a container's output
+    Logs(containers::LogsArgs),
+    /// Stop containers (their stop signal, then SIGKILL after -t seconds)
+    Stop(containers::StopArgs),
+    /// Start stopped containers
+    Start(containers::StartArgs),
+    /// Stop and start containers again
+    Restart(containers::StopArgs),
+    /// Remove containers
+    Rm(containers::RmArgs),
+    /// Run a command in a running container
+    Exec(containers::ExecArgs),
+    /// Start the containers a restart policy wants running (after a host reboot)
+    Boot(containers::BootArgs),
+    #[command(name = "__supervise", hide = true)]
+    Supervise(containers::SuperviseArgs),
     /// Save credentials for a registry (in docker's auth file)
     Login(registry::LoginArgs),
     /// Remove saved credentials for a registry
@@ -95,11 +114,20 @@ pub fn main() -> i32 {
         Command::Images(a) => images::images(&root, a),
         Command::Tag(a) => images::tag(&root, a),
         Command::Rmi(a) => images::rmi(&root, a),
-        Command::Inspect(a) => images::inspect(&root, a),
+        Command::Inspect(a) => containers::inspect(&root, a),
         Command::Revisions(a) => images::revisions(&root, a),
         Command::Prune(a) => prune::prune(&root, a),
         Command::Rollback(a) => images::rollback(&root, a),
         Command::Run(a) => run::run(&root, a),
+        Command::Ps(a) => containers::ps(&root, a),
+        Command::Logs(a) => containers::logs(&root, a),
+        Command::Stop(a) => containers::stop(&root, a),
+        Command::Start(a) => containers::start(&root, a),
+        Command::Restart(a) => containers::restart(&root, a),
+        Command::Rm(a) => containers::rm(&root, a),
+        Command::Exec(a) => containers::exec(&root, a),
+        Command::Boot(a) => containers::boot(&root, a),
+        Command::Supervise(a) => containers::supervise(&root, a),
         Command::Login(a) => registry::login(a),
         Command::Logout(a) => registry::logout(a),
         Command::Pull(a) => registry::pull(&root, a),

@@ -1,5 +1,6 @@
 //! `skiff run`: parse docker's options, resolve the image, hand the rest to
-//! the runtime and stay attached in the foreground.
+//! the runtime and stay attached in the foreground — or, with `-d`, to a
+//! supervisor (`supervisor::spawn`) that owns the container from then on.
 
 use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
@@ -7,6 +8,11 @@ use crate::runtime::{
     self, attach, signals, spec, Container, ContainerSpec, NetworkMode, RunOptions, Stdio,
 };
 use crate::store::Store;
+use crate::supervisor::config::{image_use, LogOptions, Options, RunConfig};
+use crate::supervisor::ports::PortSpec;
+use crate::supervisor::restart::Policy;
+use crate::supervisor::state::{ProcessRef, State, Status};
+use crate::supervisor::{lookup, spawn, SupervisorError};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -16,6 +22,21 @@ pub struct RunArgs {
     /// Name of the container
     #[arg(long)]
     pub name: Option<String>,
+    /// Run in the background under a supervisor; print the container id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Restart policy: no, always, on-failure[:N], unless-stopped (needs -d)
+    #[arg(long, default_value = "no", value_name = "POLICY")]
+    pub restart: String,
+    /// Publish a container port on the host: [IP:]HOST:CONTAINER (needs -d)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CTR")]
+    pub publish: Vec<String>,
+    /// Log options: max-size=10m, max-file=3
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+    /// Run a tiny init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -117,9 +138,65 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
     })
 }
 
+/// What only `-d` and the supervisor use, checked before anything is created.
+struct Detached {
+    policy: Policy,
+    ports: Vec<PortSpec>,
+    log: LogOptions,
+}
+
+fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
+    let policy: Policy = a.restart.parse()?;
+    let log = LogOptions::parse(&a.log_opt)?;
+    let mut ports = a
+        .publish
+        .iter()
+        .map(|p| p.parse::<PortSpec>())
+        .collect::<Result<Vec<_>, SupervisorError>>()?;
+    if policy != Policy::No && a.rm {
+        bail!("conflicting options: --restart and --rm");
+    }
+    if !a.detach {
+        if policy != Policy::No {
+            bail!("--restart needs -d: a foreground container ends with its skiff run");
+        }
+        if !ports.is_empty() {
+            bail!("-p needs -d: published ports are served by the container's supervisor");
+        }
+        if !a.log_opt.is_empty() {
+            bail!("--log-opt needs -d: a foreground container writes to the terminal");
+        }
+    } else if a.tty || a.interactive {
+        bail!("-i and -t cannot be used with -d (use skiff exec -it to get a shell)");
+    }
+    match network {
+        NetworkMode::Host if !ports.is_empty() => {
+            eprintln!("WARNING: published ports are discarded when using host network mode");
+            ports.clear();
+        }
+        NetworkMode::None if !ports.is_empty() => {
+            bail!("-p cannot be used with --network none (the container has no network)")
+        }
+        _ => {}
+    }
+    for (i, p) in ports.iter().enumerate() {
+        if ports[..i]
+            .iter()
+            .any(|q| q.host_port == p.host_port && q.host_ip == p.host_ip)
+        {
+            bail!("host port {} is published twice", p.host_port);
+        }
+    }
+    Ok(Detached { policy, ports, log })
+}
+
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let opts = options(&a)?;
+    if let Some(n) = &a.name {
+        lookup::check_name(n)?;
+    }
+    let detached = detached_options(&a, opts.network)?;
     let store = Store::open(root)
         .with_context(|| format!("cannot open the store at {}", root.display()))?;
     let image = LocalImage::load(&store, &a.image)?;
@@ -128,10 +205,35 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let mut spec = ContainerSpec::build(&id, &a.image, &image.config.config, &opts, &|n| {
         std::env::var(n).ok()
     })?;
-    spec.image_digest = Some(image.manifest_digest.to_string());
+    let digest = image.manifest_digest.to_string();
+    spec.image_digest = Some(digest.clone());
     let mut container = Container::create(&store, spec, layers)?;
-    container.set_ephemeral(a.rm);
-    let result = run_attached(&container, &a);
+    container.set_ephemeral(a.rm && !a.detach);
+    let config = RunConfig {
+        image: image_use(&store, &a.image, &digest),
+        options: recorded_options(&a, &opts),
+        ports: detached.ports,
+        restart: detached.policy,
+        log: detached.log,
+        init: a.init,
+        stop_signal: image
+            .config
+            .config
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into()),
+        detach: a.detach,
+        auto_remove: a.rm,
+    };
+    if let Err(e) = config.save(&store, container.dir()) {
+        let _ = container.remove();
+        return Err(e.into());
+    }
+    if a.detach {
+        return run_detached(&store, container);
+    }
+    runtime::process::tiny_init::enable(a.init);
+    let result = run_attached(&store, &container, &a);
     if a.rm {
         let removed = container.remove();
         if let (Ok(_), Err(e)) = (&result, removed) {
@@ -141,7 +243,61 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     result
 }
 
-fn run_attached(container: &Container, a: &RunArgs) -> Result<i32> {
+fn recorded_options(a: &RunArgs, opts: &RunOptions) -> Options {
+    Options {
+        name: opts.name.clone(),
+        hostname: opts.hostname.clone(),
+        env: opts.env.clone(),
+        env_files: a.env_file.clone(),
+        env_file_lines: opts.env_file_lines.clone(),
+        workdir: opts.workdir.clone(),
+        user: opts.user.clone(),
+        entrypoint: opts.entrypoint.clone(),
+        args: opts.args.clone(),
+        network: opts.network,
+        volumes: opts.volumes.clone(),
+        tmpfs: opts.tmpfs.clone(),
+        read_only: opts.read_only,
+        memory: opts.memory.clone(),
+        cpus: opts.cpus.clone(),
+        pids_limit: opts.pids_limit,
+        no_new_privileges: opts.no_new_privileges,
+        tty: opts.tty,
+        publish: a.publish.clone(),
+        log_opts: a.log_opt.clone(),
+    }
+}
+
+/// Hand the container to its supervisor; print its id once it runs. A
+/// container that never started is removed again, so its name stays free.
+fn run_detached(store: &Store, container: Container) -> Result<i32> {
+    let id = container.id().to_string();
+    match spawn::spawn(store.root(), &id) {
+        Ok(()) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Err(e) => {
+            let _ = crate::supervisor::cleanup::remove_cgroups(&id);
+            let _ = container.remove();
+            eprintln!("skiff: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+/// The foreground command owns the container: it records the state for
+/// `ps` (unless the container goes away with `--rm`).
+fn record(store: &Store, container: &Container, a: &RunArgs, f: impl FnOnce(&mut State)) {
+    if a.rm || !container.dir().is_dir() {
+        return;
+    }
+    let mut s = State::load(container.dir()).unwrap_or_default();
+    f(&mut s);
+    let _ = s.save(store, container.dir());
+}
+
+fn run_attached(store: &Store, container: &Container, a: &RunArgs) -> Result<i32> {
     let mut forwarder = signals::Forwarder::install()?;
     let stdio = if a.tty {
         Stdio::Pty
@@ -154,12 +310,30 @@ fn run_attached(container: &Container, a: &RunArgs) -> Result<i32> {
         Ok(r) => r,
         Err(e @ runtime::RuntimeError::Exec { .. }) => {
             eprintln!("skiff: {e}");
+            record(store, container, a, |s| {
+                s.status = Status::Exited;
+                s.exit_code = Some(e.exit_code());
+                s.error = Some(e.to_string());
+            });
             return Ok(e.exit_code());
         }
         Err(e) => return Err(e.into()),
     };
+    record(store, container, a, |s| {
+        s.status = Status::Running;
+        s.supervisor = Some(ProcessRef::current());
+        s.pid = Some(running.pid().as_raw());
+        s.started_at = Some(crate::supervisor::now_rfc3339());
+    });
     let status = attach::attach(&mut running, &mut forwarder, a.interactive)?;
     drop(running);
+    record(store, container, a, |s| {
+        s.status = Status::Exited;
+        s.pid = None;
+        s.exit_code = Some(status.exit_code());
+        s.oom_killed = status.oom_killed;
+        s.finished_at = Some(crate::supervisor::now_rfc3339());
+    });
     if status.oom_killed {
         let limit = container
             .spec()

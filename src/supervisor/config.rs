@@ -61,15 +61,22 @@ impl LogOptions {
         let mut o = LogOptions::default();
         let mut max_file = None;
         for kv in opts {
-            let bad = |why: &str| SupervisorError::Invalid(format!("invalid --log-opt {kv:?}: {why}"));
-            let (k, v) = kv.split_once('=').ok_or_else(|| bad("expected key=value"))?;
+            let bad =
+                |why: &str| SupervisorError::Invalid(format!("invalid --log-opt {kv:?}: {why}"));
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| bad("expected key=value"))?;
             match k {
                 "max-size" => {
                     let n = parse_size(v).ok_or_else(|| bad("expected a size such as 10m"))?;
                     o.max_size = (n > 0).then_some(n);
                 }
                 "max-file" => {
-                    let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| bad("expected a number ≥ 1"))?;
+                    let n: u32 = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| bad("expected a number ≥ 1"))?;
                     max_file = Some(n);
                 }
                 _ => return Err(bad("supported options are max-size and max-file")),
@@ -98,7 +105,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (t, 1),
     };
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * mult as f64) as u64)
+    (v.is_finite() && v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
 /// The `run` options as given, in a form that can be stored and replayed.
@@ -183,7 +190,8 @@ impl RunConfig {
     }
 
     pub fn save(&self, store: &Store, dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
         store.write_atomic(&RunConfig::path(dir), &bytes)?;
         Ok(())
     }
@@ -226,7 +234,13 @@ mod tests {
     #[test]
     fn log_options() {
         let o = LogOptions::parse(&["max-size=10m".into(), "max-file=3".into()]).unwrap();
-        assert_eq!(o, LogOptions { max_size: Some(10 << 20), max_file: 3 });
+        assert_eq!(
+            o,
+            LogOptions {
+                max_size: Some(10 << 20),
+                max_file: 3
+            }
+        );
         assert_eq!(LogOptions::parse(&[]).unwrap(), LogOptions::default());
         assert!(LogOptions::parse(&["max-file=3".into()]).is_err());
         assert!(LogOptions::parse(&["max-size=ten".into()]).is_err());

@@ -107,7 +107,8 @@ pub fn request(dir: &Path, req: &Request, timeout: Option<Duration>) -> Result<R
     s.set_read_timeout(timeout).map_err(sys("socket timeout"))?;
     let mut line = serde_json::to_vec(req).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
     line.push(b'\n');
-    s.write_all(&line).map_err(sys("cannot talk to the container's supervisor"))?;
+    s.write_all(&line)
+        .map_err(sys("cannot talk to the container's supervisor"))?;
     let mut reply = String::new();
     BufReader::new(s)
         .read_line(&mut reply)
@@ -117,7 +118,8 @@ pub fn request(dir: &Path, req: &Request, timeout: Option<Duration>) -> Result<R
             "the container's supervisor closed the connection without replying".into(),
         ));
     }
-    serde_json::from_str(&reply).map_err(|e| SupervisorError::Invalid(format!("bad reply from the supervisor: {e}")))
+    serde_json::from_str(&reply)
+        .map_err(|e| SupervisorError::Invalid(format!("bad reply from the supervisor: {e}")))
 }
 
 #[cfg(test)]
@@ -134,7 +136,10 @@ mod tests {
             serde_json::from_str::<Request>(r#"{"op":"take_listeners"}"#).unwrap(),
             Request::TakeListeners
         );
-        assert_eq!(serde_json::to_string(&Reply::ok(None)).unwrap(), r#"{"ok":true}"#);
+        assert_eq!(
+            serde_json::to_string(&Reply::ok(None)).unwrap(),
+            r#"{"ok":true}"#
+        );
     }
 
     #[test]

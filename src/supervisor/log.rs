@@ -266,9 +266,21 @@ impl Follower {
 /// Read every entry of the files (oldest first), keeping the last `tail`
 /// (all when `None`) at or after `since`.
 pub fn read_all(dir: &Path, tail: Option<usize>, since: Option<DateTime<Utc>>) -> Vec<Entry> {
+    read_files(&files(dir), tail, since)
+}
+
+/// As [`read_all`], for the rotated files only (the current one is left to
+/// a [`Follower`]).
+pub fn read_rotated(dir: &Path, tail: Option<usize>, since: Option<DateTime<Utc>>) -> Vec<Entry> {
+    let mut f = files(dir);
+    f.pop();
+    read_files(&f, tail, since)
+}
+
+fn read_files(files: &[PathBuf], tail: Option<usize>, since: Option<DateTime<Utc>>) -> Vec<Entry> {
     let mut out = std::collections::VecDeque::new();
-    for p in files(dir) {
-        let Ok(text) = std::fs::read_to_string(&p) else {
+    for p in files {
+        let Ok(text) = std::fs::read_to_string(p) else {
             continue;
         };
         for line in text.lines() {

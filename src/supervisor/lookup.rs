@@ -52,8 +52,13 @@ pub fn resolve(store: &Store, reference: &str) -> Result<String> {
 /// Names must look like docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = name.len() <= 128
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -89,8 +94,17 @@ mod tests {
         assert_eq!(resolve(&store, "api").unwrap(), "abc123");
         assert_eq!(resolve(&store, "abd456").unwrap(), "abd456");
         assert_eq!(resolve(&store, "abc").unwrap(), "abc123");
-        assert!(matches!(resolve(&store, "ab"), Err(SupervisorError::Ambiguous(_))));
-        assert!(matches!(resolve(&store, "nope"), Err(SupervisorError::NotFound(_))));
-        assert!(matches!(resolve(&store, "../x"), Err(SupervisorError::NotFound(_))));
+        assert!(matches!(
+            resolve(&store, "ab"),
+            Err(SupervisorError::Ambiguous(_))
+        ));
+        assert!(matches!(
+            resolve(&store, "nope"),
+            Err(SupervisorError::NotFound(_))
+        ));
+        assert!(matches!(
+            resolve(&store, "../x"),
+            Err(SupervisorError::NotFound(_))
+        ));
     }
 }

@@ -16,7 +16,9 @@
 //! | the control socket: requests and replies | `control.rs` |
 //! | starting a supervisor and waiting for "started" | `spawn.rs` |
 //! | the supervisor's loop | `daemon.rs` |
+//! | staying small (code pages, heap) | `memory.rs` |
 //! | leftovers of a killed supervisor (cgroups, processes) | `cleanup.rs` |
+//! | the commands: list, stop, start, restart, rm, boot, inspect | `ops.rs` |
 
 pub mod cleanup;
 pub mod config;
@@ -24,6 +26,8 @@ pub mod control;
 pub mod daemon;
 pub mod log;
 pub mod lookup;
+pub mod memory;
+pub mod ops;
 pub mod ports;
 pub mod restart;
 pub mod spawn;

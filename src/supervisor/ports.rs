@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// How long a client waits for the container to accept before it is dropped.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+pub const PATIENCE: Duration = Duration::from_secs(10);
 /// Between two inner connect attempts.
 pub const RETRY: Duration = Duration::from_millis(20);
 /// Relay buffer per direction.
@@ -52,7 +52,9 @@ impl std::str::FromStr for PortSpec {
             None => s,
         };
         let (ip, rest) = if let Some(r) = body.strip_prefix('[') {
-            let (ip, rest) = r.split_once("]:").ok_or_else(|| bad("unclosed [ in the address"))?;
+            let (ip, rest) = r
+                .split_once("]:")
+                .ok_or_else(|| bad("unclosed [ in the address"))?;
             (Some(ip), rest)
         } else {
             let parts: Vec<&str> = body.split(':').collect();
@@ -63,13 +65,19 @@ impl std::str::FromStr for PortSpec {
                 _ => return Err(bad("expected [IP:]HOST:CONTAINER")),
             }
         };
-        let (h, c) = rest.split_once(':').ok_or_else(|| bad("expected [IP:]HOST:CONTAINER"))?;
+        let (h, c) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("expected [IP:]HOST:CONTAINER"))?;
         let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
-        let host_port = port(h).ok_or_else(|| bad("the host port must be a number from 1 to 65535"))?;
-        let container_port = port(c).ok_or_else(|| bad("the container port must be a number from 1 to 65535"))?;
+        let host_port =
+            port(h).ok_or_else(|| bad("the host port must be a number from 1 to 65535"))?;
+        let container_port =
+            port(c).ok_or_else(|| bad("the container port must be a number from 1 to 65535"))?;
         let host_ip = match ip {
             None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            Some(ip) => ip.parse().map_err(|_| bad(&format!("{ip:?} is not an IP address")))?,
+            Some(ip) => ip
+                .parse()
+                .map_err(|_| bad(&format!("{ip:?} is not an IP address")))?,
         };
         Ok(PortSpec {
             host_ip,
@@ -105,7 +113,10 @@ impl Listener {
             } else {
                 e.to_string()
             };
-            SupervisorError::Invalid(format!("cannot publish port {}: {addr}: {why}", spec.host_port))
+            SupervisorError::Invalid(format!(
+                "cannot publish port {}: {addr}: {why}",
+                spec.host_port
+            ))
         })?;
         Listener::from_std(sock, spec.clone())
     }
@@ -116,10 +127,11 @@ impl Listener {
     }
 
     fn from_std(sock: TcpListener, spec: PortSpec) -> Result<Listener> {
-        sock.set_nonblocking(true).map_err(|e| SupervisorError::Sys {
-            what: "set the listener non-blocking".into(),
-            source: e,
-        })?;
+        sock.set_nonblocking(true)
+            .map_err(|e| SupervisorError::Sys {
+                what: "set the listener non-blocking".into(),
+                source: e,
+            })?;
         Ok(Listener { spec, sock })
     }
 
@@ -200,7 +212,10 @@ fn nonblocking_io<T>(r: nix::Result<T>) -> std::result::Result<Option<T>, nix::E
 impl Forwarder {
     /// Bind every port (an error names the first that cannot be bound).
     pub fn bind(specs: &[PortSpec]) -> Result<Forwarder> {
-        let listeners = specs.iter().map(Listener::bind).collect::<Result<Vec<_>>>()?;
+        let listeners = specs
+            .iter()
+            .map(Listener::bind)
+            .collect::<Result<Vec<_>>>()?;
         Forwarder::with_listeners(listeners)
     }
 
@@ -208,8 +223,10 @@ impl Forwarder {
         let host_ns = if listeners.is_empty() {
             None
         } else {
-            let f = std::fs::File::open("/proc/self/ns/net")
-                .map_err(SupervisorError::io("cannot open", std::path::Path::new("/proc/self/ns/net")))?;
+            let f = std::fs::File::open("/proc/self/ns/net").map_err(SupervisorError::io(
+                "cannot open",
+                std::path::Path::new("/proc/self/ns/net"),
+            ))?;
             Some(OwnedFd::from(f))
         };
         Ok(Forwarder {
@@ -233,7 +250,9 @@ impl Forwarder {
             return;
         }
         if let Some(pid) = pid {
-            self.netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).ok().map(OwnedFd::from);
+            self.netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+                .ok()
+                .map(OwnedFd::from);
             let now = Instant::now();
             for c in &mut self.conns {
                 if matches!(c.phase, Phase::Waiting(_)) {
@@ -298,7 +317,9 @@ impl Forwarder {
     pub fn accept(&mut self, i: usize) {
         let now = Instant::now();
         while self.conns.len() < MAX_CONNS {
-            let Some(l) = self.listeners.get(i) else { return };
+            let Some(l) = self.listeners.get(i) else {
+                return;
+            };
             match l.sock.accept() {
                 Ok((stream, _)) => {
                     if stream.set_nonblocking(true).is_err() {
@@ -499,7 +520,15 @@ mod tests {
         assert_eq!(p.to_string(), "127.0.0.1:8080->80/tcp");
         let p: PortSpec = "[::1]:8080:80".parse().unwrap();
         assert_eq!(p.to_string(), "[::1]:8080->80/tcp");
-        for bad in ["80", "a:80", "0:80", "1:2:3:4", "8080:80/udp", "300.1.1.1:1:2", "70000:1"] {
+        for bad in [
+            "80",
+            "a:80",
+            "0:80",
+            "1:2:3:4",
+            "8080:80/udp",
+            "300.1.1.1:1:2",
+            "70000:1",
+        ] {
             assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
         }
     }

@@ -131,9 +131,7 @@ impl Restarter {
         let wanted = match self.policy {
             Policy::No => false,
             Policy::Always | Policy::UnlessStopped => true,
-            Policy::OnFailure(max) => {
-                ended.exit_code != 0 && max.is_none_or(|m| self.count < m)
-            }
+            Policy::OnFailure(max) => ended.exit_code != 0 && max.is_none_or(|m| self.count < m),
         };
         if !wanted {
             return Decision::Stay;
@@ -178,16 +176,28 @@ mod tests {
 
     #[test]
     fn parse_and_print() {
-        for s in ["no", "always", "on-failure", "on-failure:3", "unless-stopped"] {
+        for s in [
+            "no",
+            "always",
+            "on-failure",
+            "on-failure:3",
+            "unless-stopped",
+        ] {
             assert_eq!(s.parse::<Policy>().unwrap().to_string(), s);
         }
-        assert_eq!("on-failure:0".parse::<Policy>(), Ok(Policy::OnFailure(None)));
+        assert_eq!(
+            "on-failure:0".parse::<Policy>(),
+            Ok(Policy::OnFailure(None))
+        );
         assert!("sometimes".parse::<Policy>().is_err());
         assert!("always:3".parse::<Policy>().is_err());
         assert!("on-failure:x".parse::<Policy>().is_err());
         let j = serde_json::to_string(&Policy::OnFailure(Some(2))).unwrap();
         assert_eq!(j, "\"on-failure:2\"");
-        assert_eq!(serde_json::from_str::<Policy>(&j).unwrap(), Policy::OnFailure(Some(2)));
+        assert_eq!(
+            serde_json::from_str::<Policy>(&j).unwrap(),
+            Policy::OnFailure(Some(2))
+        );
     }
 
     #[test]
@@ -236,7 +246,11 @@ mod tests {
 
     #[test]
     fn stop_means_stopped() {
-        for p in [Policy::Always, Policy::UnlessStopped, Policy::OnFailure(None)] {
+        for p in [
+            Policy::Always,
+            Policy::UnlessStopped,
+            Policy::OnFailure(None),
+        ] {
             let mut r = Restarter::new(p, 0);
             let e = Ended {
                 exit_code: 137,

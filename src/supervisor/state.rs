@@ -49,7 +49,9 @@ impl ProcessRef {
     /// Is that very process still alive (not a zombie)?
     pub fn alive(&self) -> bool {
         self.boot_id == boot_id()
-            && proc_stat(self.pid).is_some_and(|(state, start)| start == self.start_time && state != 'Z' && state != 'X')
+            && proc_stat(self.pid).is_some_and(|(state, start)| {
+                start == self.start_time && state != 'Z' && state != 'X'
+            })
     }
 
     /// Was the host rebooted since?
@@ -122,7 +124,8 @@ impl State {
     }
 
     pub fn save(&self, store: &Store, dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
         store.write_atomic(&State::path(dir), &bytes)?;
         Ok(())
     }
@@ -137,11 +140,21 @@ impl State {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observed {
     Created,
-    Up { since: Option<String> },
-    Restarting { exit_code: Option<i32>, since: Option<String> },
-    Exited { exit_code: Option<i32>, since: Option<String> },
+    Up {
+        since: Option<String>,
+    },
+    Restarting {
+        exit_code: Option<i32>,
+        since: Option<String>,
+    },
+    Exited {
+        exit_code: Option<i32>,
+        since: Option<String>,
+    },
     /// The state says it runs, but its supervisor is gone.
-    Dead { reason: &'static str },
+    Dead {
+        reason: &'static str,
+    },
 }
 
 impl Observed {
@@ -171,7 +184,11 @@ pub fn observe(s: &State) -> Observed {
         },
         Status::Running | Status::Restarting => {
             if !s.supervised() {
-                let reason = if s.supervisor.as_ref().is_some_and(ProcessRef::from_previous_boot) {
+                let reason = if s
+                    .supervisor
+                    .as_ref()
+                    .is_some_and(ProcessRef::from_previous_boot)
+                {
                     "host rebooted"
                 } else {
                     "supervisor killed"
@@ -224,7 +241,12 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(observe(&s), Observed::Dead { reason: "supervisor killed" });
+        assert_eq!(
+            observe(&s),
+            Observed::Dead {
+                reason: "supervisor killed"
+            }
+        );
         let live = State {
             supervisor: Some(ProcessRef::current()),
             ..s

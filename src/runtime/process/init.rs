@@ -139,6 +139,9 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     }
     signals::reset_for_exec();
     fds::cloexec_from_3()?;
+    if super::tiny_init::enabled() {
+        return super::tiny_init::run(&spec.args, &env); // --init (tiny_init.rs)
+    }
     exec::exec(&spec.args, &env)
 }
 

@@ -14,8 +14,10 @@
 pub mod channel;
 pub mod exec;
 pub mod init;
+pub mod join;
 pub mod parent;
 pub mod sealed_exe;
+pub mod tiny_init;
 
 use std::os::fd::OwnedFd;
 

@@ -20,14 +20,25 @@ pub fn pivot(new_root: &Path) -> Result<()> {
 /// chdir into the working directory (created if missing) and make sure the
 /// result really is inside the container (CVE-2024-21626: a leaked host
 /// directory fd as cwd would make getcwd fail or point outside).
+///
+/// The directory is found and created with openat2(RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS) from the container's root, then entered with
+/// fchdir: a WORKDIR such as `/proc/self/fd/7/x` can neither enter nor
+/// create a directory in a host directory that skiff's caller leaked as
+/// fd 7 (tests/escape.rs `workdir_through_a_leaked_fd`).
 pub fn enter_workdir(cwd: &str) -> Result<()> {
-    if std::fs::metadata(cwd).is_err() {
-        std::fs::create_dir_all(cwd).map_err(RuntimeError::io(
-            "cannot create the working directory",
-            Path::new(cwd),
-        ))?;
-    }
-    nix::unistd::chdir(cwd).map_err(RuntimeError::sys(format!(
+    use super::resolve::{ensure, Kind};
+    use std::os::fd::AsFd;
+    let root = std::fs::File::open("/").map_err(RuntimeError::io(
+        "cannot open the container's root",
+        Path::new("/"),
+    ))?;
+    let dir = ensure(root.as_fd(), cwd, Kind::Dir).map_err(|e| {
+        RuntimeError::Init(format!(
+            "working directory {cwd} is not reachable inside the container: {e}"
+        ))
+    })?;
+    nix::unistd::fchdir(&dir).map_err(RuntimeError::sys(format!(
         "chdir to the working directory {cwd}"
     )))?;
     match nix::unistd::getcwd() {

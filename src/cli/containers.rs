@@ -1,0 +1,435 @@
+//! Container commands: ps, logs, stop, start, restart, rm, exec, inspect
+//! (a container first, then an image), boot, and the hidden `__supervise`.
+//! They parse, call `supervisor::ops` (or the runtime for exec), print.
+
+use super::format::{human_age, human_duration, print_table};
+use super::images::{image_json, open_store, Format, InspectArgs};
+use crate::image::local::LocalImage;
+use crate::runtime::process::join::{self, ExecOptions};
+use crate::runtime::process::sealed_exe;
+use crate::runtime::{signals, Container, RuntimeError};
+use crate::supervisor::log::{self as logs, Entry, Follower};
+use crate::supervisor::ops::{self, Info, StopOutcome};
+use crate::supervisor::state::Observed;
+use crate::supervisor::{daemon, lookup, SupervisorError};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default: those that run or should)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow the log until the container stops
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end ("all" for every line)
+    #[arg(long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only lines since a time (RFC 3339) or a duration ago (10m, 1h30m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Container name or id
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait after the stop signal before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Kill a running container first
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Keep stdin open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set an environment variable (NAME=value)
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// User: NAME|UID[:GROUP|GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Container name or id
+    pub container: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BootArgs {}
+
+#[derive(Args, Debug)]
+pub struct SuperviseArgs {
+    pub id: String,
+}
+
+fn resolve(store: &crate::store::Store, c: &str) -> Result<String> {
+    Ok(lookup::resolve(store, c)?)
+}
+
+fn status_text(i: &Info) -> String {
+    let ago = |t: &Option<String>| t.as_deref().map(human_age).unwrap_or_default();
+    let code = |c: &Option<i32>| c.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
+    match &i.observed {
+        Observed::Created => "Created".into(),
+        Observed::Up { since } => {
+            let secs = since
+                .as_deref()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+                .unwrap_or(0);
+            format!("Up {}", human_duration(secs))
+        }
+        Observed::Restarting { exit_code, since } => {
+            format!("Restarting ({}) {}", code(exit_code), ago(since))
+        }
+        Observed::Exited { exit_code, since } => {
+            let oom = if i.state.oom_killed {
+                " (out of memory)"
+            } else {
+                ""
+            };
+            format!("Exited ({}){oom} {}", code(exit_code), ago(since))
+        }
+        Observed::Dead { reason } => format!("Dead ({reason})"),
+    }
+}
+
+fn ports_text(i: &Info) -> String {
+    i.config
+        .as_ref()
+        .map(|c| {
+            c.ports
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let shown: Vec<Info> = ops::list(&store)
+        .into_iter()
+        .filter(|i| a.all || i.observed.is_live() || matches!(i.observed, Observed::Dead { .. }))
+        .collect();
+    if a.quiet {
+        for i in &shown {
+            println!("{}", &i.id[..12.min(i.id.len())]);
+        }
+        return Ok(0);
+    }
+    match a.format {
+        Format::Json => {
+            let v: Vec<serde_json::Value> = shown
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "id": i.id,
+                        "name": i.name,
+                        "image": i.image_display(),
+                        "image_ref": i.config.as_ref().map(|c| c.image.clone()),
+                        "command": i.record.spec.args,
+                        "created": i.record.created,
+                        "state": i.observed.word(),
+                        "status": status_text(i),
+                        "restarts": i.state.restart_count,
+                        "ports": i.config.as_ref().map(|c| c.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>()).unwrap_or_default(),
+                        "pid": if matches!(i.observed, Observed::Up { .. }) { i.state.pid } else { None },
+                        "exit_code": i.state.exit_code,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = shown
+                .iter()
+                .map(|i| {
+                    let mut cmd = i.record.spec.args.join(" ");
+                    if cmd.chars().count() > 24 {
+                        cmd = cmd.chars().take(21).collect::<String>() + "...";
+                    }
+                    vec![
+                        i.id[..12.min(i.id.len())].to_string(),
+                        i.name.clone().unwrap_or_default(),
+                        i.image_display(),
+                        format!("\"{cmd}\""),
+                        status_text(i),
+                        i.state.restart_count.to_string(),
+                        ports_text(i),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "CONTAINER ID",
+                    "NAME",
+                    "IMAGE",
+                    "COMMAND",
+                    "STATUS",
+                    "RESTARTS",
+                    "PORTS",
+                ],
+                &rows,
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Print one log entry; false once stdout is closed.
+fn print_entry(e: &Entry, timestamps: bool, out: &mut impl Write, err: &mut impl Write) -> bool {
+    let w: &mut dyn Write = if e.stream == "stderr" { err } else { out };
+    let r = if timestamps {
+        write!(w, "{} {}", e.time, e.log)
+    } else {
+        w.write_all(e.log.as_bytes())
+    };
+    r.is_ok()
+}
+
+pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let id = resolve(&store, &a.container)?;
+    let dir = store.containers_dir().join(&id);
+    let tail = match a.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow!("invalid --tail {n:?}: a number or \"all\""))?,
+        ),
+    };
+    let since = match &a.since {
+        None => None,
+        Some(s) => Some(logs::parse_since(s, chrono::Utc::now()).ok_or_else(|| {
+            anyhow!(
+                "invalid --since {s:?}: use RFC 3339 (2026-05-01T10:00:00Z) or a duration (10m)"
+            )
+        })?),
+    };
+    // The current file through the follower (so -f goes on exactly where
+    // the backlog ends), the rotated ones before it.
+    let mut follower = Follower::new(&dir, true);
+    let mut backlog: Vec<Entry> = logs::read_rotated(&dir, tail, since);
+    follower.read_new(|e| {
+        if since.is_none_or(|s| e.time().is_none_or(|t| t >= s)) {
+            backlog.push(e);
+        }
+    });
+    if let Some(n) = tail {
+        let drop = backlog.len().saturating_sub(n);
+        backlog.drain(..drop);
+    }
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    for e in &backlog {
+        if !print_entry(e, a.timestamps, &mut out, &mut err) {
+            return Ok(0);
+        }
+    }
+    drop(backlog);
+    if out.flush().is_err() || !a.follow {
+        return Ok(0);
+    }
+    loop {
+        let live = ops::info(&store, &id).is_ok_and(|i| i.observed.is_live());
+        let mut ok = true;
+        follower.read_new(|e| ok &= print_entry(&e, a.timestamps, &mut out, &mut err));
+        if !ok || out.flush().is_err() || !live {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn stop(root: &Path, a: StopArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let mut code = 0;
+    for c in &a.containers {
+        let r = resolve(&store, c).and_then(|id| Ok(ops::stop(&store, &id, a.time)?));
+        match r {
+            Ok(StopOutcome::Stopped) => println!("{c}"),
+            Ok(StopOutcome::CleanedUp) => {
+                eprintln!("skiff: container {c} had lost its supervisor; cleaned up");
+                println!("{c}");
+            }
+            Ok(StopOutcome::NotRunning) => eprintln!("skiff: container {c} is not running"),
+            Err(e) => {
+                eprintln!("skiff: {}", super::error_chain(&e));
+                code = super::EXIT_SKIFF_ERROR;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn report_start(c: &str, r: Result<(), SupervisorError>) -> i32 {
+    match r {
+        Ok(()) => {
+            println!("{c}");
+            0
+        }
+        Err(e) => {
+            eprintln!("skiff: {c}: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+pub fn start(root: &Path, a: StartArgs) -> Result<i32> {
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    let mut code = 0;
+    for c in &a.containers {
+        let id = resolve(&store, c)?;
+        let r = ops::start(&store, &id).map(|started| {
+            if !started {
+                eprintln!("skiff: container {c} is already running");
+            }
+        });
+        code = code.max(report_start(c, r));
+    }
+    Ok(code)
+}
+
+pub fn restart(root: &Path, a: StopArgs) -> Result<i32> {
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    let mut code = 0;
+    for c in &a.containers {
+        let id = resolve(&store, c)?;
+        code = code.max(report_start(c, ops::restart(&store, &id, a.time)));
+    }
+    Ok(code)
+}
+
+pub fn rm(root: &Path, a: RmArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let mut code = 0;
+    for c in &a.containers {
+        match resolve(&store, c).and_then(|id| Ok(ops::remove(&store, &id, a.force)?)) {
+            Ok(()) => println!("{c}"),
+            Err(e) => {
+                eprintln!("skiff: {}", super::error_chain(&e));
+                code = super::EXIT_SKIFF_ERROR;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    let id = resolve(&store, &a.container)?;
+    let i = ops::info(&store, &id)?;
+    let (Observed::Up { .. }, Some(pid)) = (&i.observed, i.state.pid) else {
+        bail!("container {} is not running", a.container);
+    };
+    let container = Container::open(&store, &id)?;
+    let opts = ExecOptions {
+        args: a.command.clone(),
+        env: a.env.clone(),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+    };
+    let mut forwarder = signals::Forwarder::install()?;
+    let joined = match join::spawn(container.spec(), nix::unistd::Pid::from_raw(pid), &opts) {
+        Ok(j) => j,
+        Err(e @ RuntimeError::Exec { .. }) => {
+            eprintln!("skiff: {e}");
+            return Ok(e.exit_code());
+        }
+        Err(e) => return Err(e).context(format!("cannot exec in container {}", a.container)),
+    };
+    Ok(join::wait(joined, &mut forwarder, a.interactive)?)
+}
+
+/// `inspect`: containers first, then images, as docker.
+pub fn inspect(root: &Path, a: InspectArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let mut out = Vec::new();
+    for t in &a.targets {
+        match lookup::resolve(&store, t) {
+            Ok(id) => out.push(ops::inspect_json(&ops::info(&store, &id)?)),
+            Err(SupervisorError::NotFound(_)) => match LocalImage::load(&store, t) {
+                Ok(img) => out.push(image_json(&store, &img)?),
+                Err(crate::image::local::ImageError::NotFound(_)) => {
+                    bail!("no such container or image: {t}")
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+pub fn boot(root: &Path, _a: BootArgs) -> Result<i32> {
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    let mut code = 0;
+    for (name, r) in ops::boot(&store) {
+        match r {
+            Ok(()) => println!("started {name}"),
+            Err(e) => {
+                eprintln!("skiff: cannot start {name}: {e}");
+                code = super::EXIT_SKIFF_ERROR;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn supervise(root: &Path, a: SuperviseArgs) -> Result<i32> {
+    Ok(daemon::main(root, &a.id))
+}

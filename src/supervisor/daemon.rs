@@ -1,0 +1,710 @@
+//! The supervisor itself: `skiff __supervise <id>`. One process per
+//! running container, single-threaded, one poll(2) loop over
+//!
+//! - a signalfd (SIGCHLD: the container ended; SIGTERM/SIGINT: stop it and
+//!   leave; SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2: passed on to the container),
+//! - the container's stdout and stderr pipes (into the log),
+//! - the control socket and its clients (`stop`, `restart`, `state`),
+//! - the published ports' listeners and relayed connections,
+//!
+//! with timers for the restart backoff, the SIGKILL after a stop timeout
+//! and connects being retried. Nothing here allocates per byte; buffers
+//! are reused, so the supervisor stays at a couple of megabytes.
+
+use super::config::RunConfig;
+use super::control::{self, Reply, Request};
+use super::log::{LineSplitter, LogWriter, Stream};
+use super::ports::Forwarder as Ports;
+use super::restart::{Decision, Ended, Restarter};
+use super::spawn::Ready;
+use super::state::{ProcessRef, State, Status};
+use super::{now_rfc3339, Result, SupervisorError, LOCK_FILE};
+use crate::runtime::process::{sealed_exe, tiny_init};
+use crate::runtime::signals::{Event, Forwarder as Signals};
+use crate::runtime::{Container, ExitStatus, Running, Stdio};
+use crate::store::Store;
+use nix::sys::signal::Signal;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `skiff __supervise <id>`: returns the process exit code.
+pub fn main(root: &Path, id: &str) -> i32 {
+    if let Err(e) = sealed_exe::ensure() {
+        Ready::from_fd3().fail(125, &e.to_string());
+        return 125;
+    }
+    let mut ready = Ready::from_fd3();
+    let mut s = match Supervisor::new(root, id) {
+        Ok(s) => s,
+        Err(e) => {
+            ready.fail(e.exit_code(), &e.to_string());
+            return e.exit_code();
+        }
+    };
+    s.run(&mut ready)
+}
+
+/// After this long without events, drop the code pages the last burst
+/// faulted in (`memory::trim`).
+const IDLE_TRIM_MS: i32 = 2000;
+
+struct Run {
+    running: Running,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    out_lines: LineSplitter,
+    err_lines: LineSplitter,
+    started: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    Exit,
+    Restart,
+}
+
+struct Stopping {
+    kill_at: Instant,
+    after: After,
+    by_user: bool,
+}
+
+struct Client {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    /// Waiting for the end of a stop or restart.
+    waiting: Option<After>,
+    gone: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Token {
+    Signals,
+    Control,
+    Client(usize),
+    Out,
+    Err,
+    Listener(usize),
+    Conn(usize),
+}
+
+struct Supervisor {
+    store: Store,
+    dir: PathBuf,
+    container: Container,
+    cfg: RunConfig,
+    state: State,
+    signals: Signals,
+    control: UnixListener,
+    clients: Vec<Client>,
+    ports: Ports,
+    log: LogWriter,
+    restarter: Restarter,
+    run: Option<Run>,
+    restart_at: Option<Instant>,
+    stopping: Option<Stopping>,
+    stop_signal: Signal,
+    done: bool,
+    /// Code was faulted in since the last trim: trim again once idle.
+    untrimmed: bool,
+    buf: Vec<u8>,
+    _lock: std::fs::File,
+}
+
+pub fn parse_signal(s: &str) -> Signal {
+    let t = s.trim().to_ascii_uppercase();
+    if let Ok(n) = t.parse::<i32>() {
+        return Signal::try_from(n).unwrap_or(Signal::SIGTERM);
+    }
+    let name = if t.starts_with("SIG") {
+        t
+    } else {
+        format!("SIG{t}")
+    };
+    name.parse().unwrap_or(Signal::SIGTERM)
+}
+
+/// One supervisor per container: an exclusive lock for as long as it lives.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    let p = dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(SupervisorError::io("cannot open", &p))?;
+    // A supervisor that was just told to stop may take a moment to leave.
+    for _ in 0..200 {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(SupervisorError::Io {
+                    what: "cannot lock",
+                    path: p,
+                    source: e,
+                })
+            }
+        }
+    }
+    Err(SupervisorError::Invalid(
+        "the container is already running (it has a supervisor)".into(),
+    ))
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+impl Supervisor {
+    fn new(root: &Path, id: &str) -> Result<Supervisor> {
+        let store = Store::open(root)?;
+        let container = Container::open(&store, id)?;
+        let dir = container.dir().to_path_buf();
+        let cfg = RunConfig::load(&dir)?;
+        let lock = lock(&dir)?;
+        let mut state = State::load(&dir)?;
+        state.supervisor = Some(ProcessRef::current());
+        state.restart_count = 0;
+        state.stopped_by_user = false;
+        let signals = Signals::install()?;
+        let ports = Ports::bind(&cfg.ports)?;
+        let control = control::bind(&dir)?;
+        let log = LogWriter::open(&dir, cfg.log)
+            .map_err(SupervisorError::io("cannot open the log in", &dir))?;
+        tiny_init::enable(cfg.init);
+        Ok(Supervisor {
+            restarter: Restarter::new(cfg.restart, 0),
+            stop_signal: parse_signal(&cfg.stop_signal),
+            store,
+            dir,
+            container,
+            cfg,
+            state,
+            signals,
+            control,
+            clients: Vec::new(),
+            ports,
+            log,
+            run: None,
+            restart_at: None,
+            stopping: None,
+            done: false,
+            untrimmed: false,
+            buf: vec![0; 16 * 1024],
+            _lock: lock,
+        })
+    }
+
+    fn save(&self) {
+        let _ = self.state.save(&self.store, &self.dir);
+    }
+
+    fn run(&mut self, ready: &mut Ready) -> i32 {
+        if let Err(e) = self.start() {
+            let code = e.exit_code();
+            self.state.status = Status::Exited;
+            self.state.exit_code = Some(code);
+            self.state.error = Some(e.to_string());
+            self.state.finished_at = Some(now_rfc3339());
+            self.finish();
+            ready.fail(code, &e.to_string());
+            return code;
+        }
+        ready.ok();
+        super::memory::trim();
+        while !self.done {
+            self.iterate();
+        }
+        self.finish();
+        0
+    }
+
+    /// Start the container's program with fresh log pipes.
+    fn start(&mut self) -> Result<()> {
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SupervisorError::sys("pipe"))
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        set_nonblocking(&out_r);
+        set_nonblocking(&err_r);
+        let running = self.container.start(Stdio::Fds {
+            stdin: None,
+            stdout: out_w,
+            stderr: err_w,
+        })?;
+        let pid = running.pid().as_raw();
+        self.ports.set_container(Some(pid));
+        self.state.status = Status::Running;
+        self.state.pid = Some(pid);
+        self.state.started_at = Some(now_rfc3339());
+        self.state.error = None;
+        self.state.oom_killed = false;
+        self.state.restart_count = self.restarter.count;
+        self.save();
+        self.run = Some(Run {
+            running,
+            out: Some(out_r),
+            err: Some(err_r),
+            out_lines: LineSplitter::default(),
+            err_lines: LineSplitter::default(),
+            started: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn iterate(&mut self) {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8 + 2 * self.ports.conn_count());
+        let mut tokens: Vec<Token> = Vec::with_capacity(fds.capacity());
+        let mut add = |fd: RawFd, events: i16, t: Token| {
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+            tokens.push(t);
+        };
+        add(self.signals.fd().as_raw_fd(), libc::POLLIN, Token::Signals);
+        add(self.control.as_raw_fd(), libc::POLLIN, Token::Control);
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.waiting.is_none() {
+                add(c.stream.as_raw_fd(), libc::POLLIN, Token::Client(i));
+            }
+        }
+        if let Some(r) = &self.run {
+            if let Some(o) = &r.out {
+                add(o.as_raw_fd(), libc::POLLIN, Token::Out);
+            }
+            if let Some(e) = &r.err {
+                add(e.as_raw_fd(), libc::POLLIN, Token::Err);
+            }
+        }
+        for (i, fd) in self.ports.listener_interest().into_iter().enumerate() {
+            add(fd, libc::POLLIN, Token::Listener(i));
+        }
+        for i in 0..self.ports.conn_count() {
+            let w = self.ports.conn_interest(i);
+            if w.outer.1 != 0 {
+                add(w.outer.0, w.outer.1, Token::Conn(i));
+            }
+            if let Some((fd, ev)) = w.inner.filter(|(_, ev)| *ev != 0) {
+                add(fd, ev, Token::Conn(i));
+            }
+        }
+        let mut timeout = self.timeout_ms();
+        if self.untrimmed && !(0..=IDLE_TRIM_MS).contains(&timeout) {
+            timeout = IDLE_TRIM_MS;
+        }
+        // SAFETY: a valid array of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n == 0 && self.untrimmed && timeout == IDLE_TRIM_MS {
+            super::memory::trim();
+            self.untrimmed = false;
+        }
+        if n > 0 {
+            self.untrimmed = true;
+            let mut last_conn = usize::MAX;
+            for (pfd, t) in fds.iter().zip(tokens.iter()) {
+                if pfd.revents == 0 {
+                    continue;
+                }
+                match *t {
+                    Token::Signals => self.on_signals(),
+                    Token::Control => self.accept_clients(),
+                    Token::Client(i) => self.read_client(i),
+                    Token::Out => self.read_pipe(Stream::Stdout),
+                    Token::Err => self.read_pipe(Stream::Stderr),
+                    Token::Listener(i) => self.ports.accept(i),
+                    Token::Conn(i) if i != last_conn => {
+                        last_conn = i;
+                        self.ports.conn_ready(i);
+                    }
+                    Token::Conn(_) => {}
+                }
+            }
+        }
+        self.clients.retain(|c| !c.gone);
+        self.timers();
+        self.ports.tick();
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        let next = [
+            self.restart_at,
+            self.stopping.as_ref().map(|s| s.kill_at),
+            self.ports.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            None => -1,
+            Some(t) => {
+                let d = t.saturating_duration_since(Instant::now());
+                (d.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if let Some(s) = &self.stopping {
+            if now >= s.kill_at {
+                if let Some(r) = &self.run {
+                    let _ = r.running.signal(Signal::SIGKILL);
+                }
+                // Wait for SIGCHLD; do not kill again and again.
+                if let Some(s) = &mut self.stopping {
+                    s.kill_at = now + Duration::from_secs(3600);
+                }
+            }
+        }
+        if self.restart_at.is_some_and(|t| now >= t) {
+            self.restart_at = None;
+            self.restart_now();
+        }
+    }
+
+    /// Start again (policy or `restart`); a failed start counts as a quick exit.
+    fn restart_now(&mut self) {
+        let started = self.start();
+        if started.is_ok() {
+            super::memory::trim();
+        }
+        if let Err(e) = started {
+            let code = e.exit_code();
+            self.log.write(
+                Stream::Stderr,
+                format!("skiff: cannot restart the container: {e}\n").as_bytes(),
+            );
+            self.state.error = Some(e.to_string());
+            self.state.exit_code = Some(code);
+            self.state.finished_at = Some(now_rfc3339());
+            self.after_exit(Ended {
+                exit_code: code,
+                stopped: false,
+                ran_for: Duration::ZERO,
+            });
+        }
+        self.reply_waiting(After::Restart);
+    }
+
+    fn on_signals(&mut self) {
+        loop {
+            let ev = match self.signals.next_event() {
+                Ok(Some(ev)) => ev,
+                _ => return,
+            };
+            match ev {
+                Event::ChildExited => self.on_child(),
+                Event::Forward(Signal::SIGTERM | Signal::SIGINT) => {
+                    self.begin_stop(10, After::Exit, false)
+                }
+                Event::Forward(sig) => {
+                    if let Some(r) = &self.run {
+                        let _ = r.running.signal(sig);
+                    }
+                }
+                Event::WindowChanged => {}
+            }
+        }
+    }
+
+    fn on_child(&mut self) {
+        let status = match &mut self.run {
+            None => {
+                // Not ours (nothing else should be): reap and forget.
+                while let Ok(
+                    nix::sys::wait::WaitStatus::Exited(..)
+                    | nix::sys::wait::WaitStatus::Signaled(..),
+                ) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+                {
+                }
+                return;
+            }
+            Some(r) => match r.running.try_wait() {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(e) => {
+                    // The exit was recorded before the cgroup removal failed.
+                    self.log
+                        .write(Stream::Stderr, format!("skiff: {e}\n").as_bytes());
+                    match r.running.try_wait() {
+                        Ok(Some(s)) => s,
+                        _ => return,
+                    }
+                }
+            },
+        };
+        self.ended(status);
+    }
+
+    fn ended(&mut self, status: ExitStatus) {
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        // Every process of the container is gone: read the pipes to the end.
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.drain(&mut run, stream, true);
+        }
+        let ran_for = run.started.elapsed();
+        drop(run);
+        self.ports.set_container(None);
+        let code = status.exit_code();
+        self.state.pid = None;
+        self.state.exit_code = Some(code);
+        self.state.oom_killed = status.oom_killed;
+        self.state.finished_at = Some(now_rfc3339());
+        if status.oom_killed {
+            self.log.write(
+                Stream::Stderr,
+                b"skiff: the container was killed: out of memory\n",
+            );
+        }
+        match self.stopping.take() {
+            Some(Stopping {
+                after: After::Restart,
+                ..
+            }) => self.restart_now(),
+            Some(Stopping {
+                after: After::Exit,
+                by_user,
+                ..
+            }) => {
+                self.state.status = Status::Exited;
+                self.state.stopped_by_user = by_user;
+                self.done = true;
+            }
+            None => self.after_exit(Ended {
+                exit_code: code,
+                stopped: false,
+                ran_for,
+            }),
+        }
+    }
+
+    /// The policy's decision after the container ended by itself.
+    fn after_exit(&mut self, ended: Ended) {
+        match self.restarter.decide(ended) {
+            Decision::Restart(delay) => {
+                self.state.status = Status::Restarting;
+                self.state.restart_count = self.restarter.count;
+                self.save();
+                if delay.is_zero() {
+                    self.restart_now();
+                } else {
+                    self.restart_at = Some(Instant::now() + delay);
+                }
+            }
+            Decision::Stay => {
+                self.state.status = Status::Exited;
+                self.done = true;
+            }
+        }
+    }
+
+    /// STOPSIGNAL now, SIGKILL after `timeout` seconds, then `after`.
+    fn begin_stop(&mut self, timeout: u64, after: After, by_user: bool) {
+        if self.run.is_none() {
+            // Waiting to be restarted (or never started): nothing to signal.
+            self.restart_at = None;
+            match after {
+                After::Exit => {
+                    self.state.status = Status::Exited;
+                    self.state.stopped_by_user = by_user;
+                    self.done = true;
+                }
+                After::Restart => self.restart_now(),
+            }
+            return;
+        }
+        let kill_at = Instant::now() + Duration::from_secs(timeout);
+        if let Some(s) = &mut self.stopping {
+            // A stop overrides a restart in progress; the earlier kill wins.
+            if after == After::Exit {
+                s.after = After::Exit;
+                s.by_user |= by_user;
+            }
+            s.kill_at = s.kill_at.min(kill_at);
+            return;
+        }
+        self.stopping = Some(Stopping {
+            kill_at,
+            after,
+            by_user,
+        });
+        if let Some(r) = &self.run {
+            let sig = if timeout == 0 {
+                Signal::SIGKILL
+            } else {
+                self.stop_signal
+            };
+            let _ = r.running.signal(sig);
+        }
+    }
+
+    fn read_pipe(&mut self, stream: Stream) {
+        if let Some(mut run) = self.run.take() {
+            self.drain(&mut run, stream, false);
+            self.run = Some(run);
+        }
+    }
+
+    /// Read what the pipe has (all of it, to the end, when `to_end`).
+    fn drain(&mut self, run: &mut Run, stream: Stream, to_end: bool) {
+        let (fd, lines) = match stream {
+            Stream::Stdout => (&mut run.out, &mut run.out_lines),
+            Stream::Stderr => (&mut run.err, &mut run.err_lines),
+        };
+        let Some(f) = fd else { return };
+        let log = &mut self.log;
+        let mut reads = 0;
+        loop {
+            match nix::unistd::read(&*f, &mut self.buf) {
+                Ok(0) => {
+                    lines.flush(|l| log.write(stream, l));
+                    *fd = None;
+                    return;
+                }
+                Ok(n) => {
+                    lines.feed(&self.buf[..n], |l| log.write(stream, l));
+                    reads += 1;
+                    // Be fair to the rest of the loop under a flood.
+                    if !to_end && reads >= 16 {
+                        return;
+                    }
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => {
+                    if to_end {
+                        lines.flush(|l| log.write(stream, l));
+                        *fd = None;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept_clients(&mut self) {
+        while let Ok((stream, _)) = self.control.accept() {
+            if stream.set_nonblocking(true).is_ok() && self.clients.len() < 64 {
+                self.clients.push(Client {
+                    stream,
+                    buf: Vec::new(),
+                    waiting: None,
+                    gone: false,
+                });
+            }
+        }
+    }
+
+    fn read_client(&mut self, i: usize) {
+        let mut chunk = [0u8; 512];
+        let req = {
+            let c = &mut self.clients[i];
+            match c.stream.read(&mut chunk) {
+                Ok(0) => {
+                    c.gone = true;
+                    return;
+                }
+                Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    c.gone = true;
+                    return;
+                }
+            }
+            if c.buf.len() > 4096 {
+                c.gone = true;
+                return;
+            }
+            let Some(end) = c.buf.iter().position(|&b| b == b'\n') else {
+                return;
+            };
+            serde_json::from_slice::<Request>(&c.buf[..end])
+        };
+        match req {
+            Err(e) => self.reply(i, &Reply::err(format!("bad request: {e}"))),
+            Ok(Request::State) => {
+                let r = Reply::ok(Some(self.state.clone()));
+                self.reply(i, &r);
+            }
+            Ok(Request::TakeListeners) => self.reply(
+                i,
+                &Reply::err("handing listeners over is not supported by this supervisor yet"),
+            ),
+            Ok(Request::Stop { timeout }) => {
+                self.clients[i].waiting = Some(After::Exit);
+                self.begin_stop(timeout, After::Exit, true);
+            }
+            Ok(Request::Restart { timeout }) => {
+                self.clients[i].waiting = Some(After::Restart);
+                self.restarter.count = 0;
+                self.begin_stop(timeout, After::Restart, true);
+            }
+        }
+    }
+
+    fn reply(&mut self, i: usize, r: &Reply) {
+        let c = &mut self.clients[i];
+        if let Ok(mut line) = serde_json::to_vec(r) {
+            line.push(b'\n');
+            let _ = c.stream.set_nonblocking(false);
+            let _ = c.stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = c.stream.write_all(&line);
+        }
+        c.gone = true;
+    }
+
+    /// Answer the clients waiting for `what` (a restart's result or the end).
+    fn reply_waiting(&mut self, what: After) {
+        for i in 0..self.clients.len() {
+            if self.clients[i].waiting != Some(what) {
+                continue;
+            }
+            let r = match (&self.state.status, &self.state.error) {
+                (Status::Running, _) | (Status::Exited, None) => {
+                    Reply::ok(Some(self.state.clone()))
+                }
+                (_, Some(e)) => Reply::err(e.clone()),
+                _ => Reply::ok(Some(self.state.clone())),
+            };
+            self.reply(i, &r);
+        }
+    }
+
+    /// Leaving: release the ports and the socket, publish the final state,
+    /// answer who waits, remove the container if it was `--rm`.
+    fn finish(&mut self) {
+        self.ports.close_all();
+        let _ = std::fs::remove_file(self.dir.join(super::CONTROL_SOCKET));
+        self.state.pid = None;
+        self.save();
+        self.reply_waiting(After::Exit);
+        self.reply_waiting(After::Restart);
+        if self.cfg.auto_remove {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signals() {
+        use nix::sys::signal::Signal;
+        assert_eq!(super::parse_signal("SIGQUIT"), Signal::SIGQUIT);
+        assert_eq!(super::parse_signal("int"), Signal::SIGINT);
+        assert_eq!(super::parse_signal("9"), Signal::SIGKILL);
+        assert_eq!(super::parse_signal("bogus"), Signal::SIGTERM);
+    }
+}

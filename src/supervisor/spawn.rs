@@ -1,0 +1,144 @@
+//! Starting a supervisor from a CLI command (`run -d`, `start`, `restart`,
+//! `boot`): the same skiff binary (`/proc/self/exe`, which after
+//! `sealed_exe::ensure` is the read-only view) as `skiff __supervise <id>`,
+//! detached — its own session and process group, stdio on /dev/null, cwd
+//! `/` — so it outlives the command and the terminal. A pipe on its fd 3
+//! carries one line back: `ok` once the container's program runs, or
+//! `err <code> <message>` (127 for a command that does not exist), so the
+//! CLI never prints the id of a container that is already dead.
+
+use super::{Result, SupervisorError};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+/// The descriptor the supervisor finds its report pipe on.
+pub const READY_FD: RawFd = 3;
+
+/// Start the supervisor of container `id` and wait until the container
+/// runs or failed to start.
+pub fn spawn(root: &Path, id: &str) -> Result<()> {
+    let root = std::path::absolute(root).map_err(SupervisorError::io("cannot resolve", root))?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SupervisorError::sys("pipe"))?;
+    let w_raw = w.as_raw_fd();
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    // A clean environment: nothing of the user's shell reaches the
+    // supervisor (or a tiny init, which is a copy of it); the store goes in
+    // SKIFF_ROOT rather than argv, which containers can read as /proc/1/cmdline.
+    cmd.env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("SKIFF_ROOT", &root)
+        .arg("__supervise")
+        .arg(id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .current_dir("/");
+    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
+    // dup2, fcntl) on descriptors that exist in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if w_raw == READY_FD {
+                if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(w_raw, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| SupervisorError::Sys {
+        what: "start the supervisor".into(),
+        source: e,
+    })?;
+    drop(w);
+    drop(cmd);
+    let mut line = String::new();
+    let _ = std::fs::File::from(r).read_to_string(&mut line);
+    // The supervisor is detached: never wait for it (it runs on).
+    drop(child);
+    parse_report(&line)
+}
+
+fn parse_report(line: &str) -> Result<()> {
+    let line = line.trim_end();
+    if line == "ok" {
+        return Ok(());
+    }
+    if let Some(rest) = line.strip_prefix("err ") {
+        let (code, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+        return Err(SupervisorError::Start {
+            code: code.parse().unwrap_or(125),
+            message: msg.to_string(),
+        });
+    }
+    Err(SupervisorError::Start {
+        code: 125,
+        message: "the supervisor exited before the container started".into(),
+    })
+}
+
+/// The supervisor's end of the report pipe.
+pub struct Ready(Option<std::fs::File>);
+
+impl Ready {
+    /// Take fd 3 if it is the report pipe (`run -d`), else report nowhere.
+    pub fn from_fd3() -> Ready {
+        // SAFETY: fstat on a descriptor number is harmless.
+        let is_pipe = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(READY_FD, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+        };
+        if !is_pipe {
+            return Ready(None);
+        }
+        // SAFETY: fd 3 was set up for us by `spawn` and nobody else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(READY_FD) };
+        // SAFETY: mark it close-on-exec so the container never inherits it.
+        unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+        Ready(Some(std::fs::File::from(fd)))
+    }
+
+    pub fn ok(&mut self) {
+        if let Some(mut f) = self.0.take() {
+            let _ = f.write_all(b"ok\n");
+        }
+    }
+
+    pub fn fail(&mut self, code: i32, message: &str) {
+        if let Some(mut f) = self.0.take() {
+            let one_line = message.replace('\n', " ");
+            let _ = f.write_all(format!("err {code} {one_line}\n").as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports() {
+        assert!(parse_report("ok\n").is_ok());
+        match parse_report("err 127 exec: \"nope\": executable file not found in $PATH\n") {
+            Err(SupervisorError::Start { code, message }) => {
+                assert_eq!(code, 127);
+                assert!(message.starts_with("exec:"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_report(""),
+            Err(SupervisorError::Start { code: 125, .. })
+        ));
+    }
+}
