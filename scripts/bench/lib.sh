@@ -8,11 +8,16 @@ skiff_release() {
     echo "$repo/target/release/skiff"
 }
 
-# wall_ms CMD...: run CMD once, print its wall time in milliseconds.
+# wall_ms CMD...: run CMD once, print its wall time in milliseconds; a
+# failing command fails the benchmark (its output goes to stderr).
 wall_ms() {
-    local t0 t1
+    local t0 t1 out
     t0=$(date +%s%N)
-    "$@" >/dev/null 2>&1
+    if ! out=$("$@" 2>&1); then
+        echo "bench: failed: $*" >&2
+        echo "$out" | tail -n 20 >&2
+        return 1
+    fi
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000))
 }
