@@ -123,4 +123,14 @@ if [ -z "$left" ]; then ok "no cgroup left after --rm"; else
     not_ok "no cgroup left after --rm" "/sys/fs/cgroup/skiff holds: $(echo "$left" | oneline)"
 fi
 
+# Device cgroup (BPF on v2): mknod works (CAP_MKNOD), opening a disk does not;
+# EPERM comes from the cgroup before the driver (which would say ENXIO).
+run --rm busybox:fixture sh -c 'mknod /tmp/blk b 8 0 && head -c 1 /tmp/blk'
+case "$out" in
+*"Operation not permitted"*) ok "device cgroup refuses a block device (EPERM)" ;;
+*) not_ok "device cgroup refuses a block device (EPERM)" "exit $rc: $(echo "$out" | oneline)" ;;
+esac
+expect "device cgroup allows /dev/null (c 1:3)" ok \
+    --rm busybox:fixture sh -c 'mknod /tmp/n c 1 3 && echo x >/tmp/n && echo ok'
+
 echo "CGROUP-V2-TESTS: $pass passed, $fail failed"

@@ -103,6 +103,58 @@ impl BuildContext {
         Ok(out)
     }
 
+    /// Follow the symlinks among the parent components of the normalized
+    /// `rel` *inside* the root, as if the root were `/` (an absolute target
+    /// starts at the root, `..` stops there), as docker does. The host's
+    /// resolution would follow a link out of the context (or out of another
+    /// stage's rootfs, for `COPY --from`) and copy host files into the
+    /// image. The last component is left as it is: a symlink source is
+    /// copied as a link.
+    fn in_root(&self, rel: &Path, src: &str) -> Result<PathBuf, ContextError> {
+        use std::collections::VecDeque;
+        use std::ffi::OsString;
+        fn parts(p: &Path) -> impl Iterator<Item = OsString> + '_ {
+            p.components().filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+        }
+        let mut pending: VecDeque<OsString> = parts(rel).collect();
+        let mut out = PathBuf::new();
+        let mut links = 0;
+        while let Some(c) = pending.pop_front() {
+            if c == ".." {
+                out.pop();
+                continue;
+            }
+            let candidate = out.join(&c);
+            if pending.is_empty() {
+                return Ok(candidate);
+            }
+            let full = self.root.join(&candidate);
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(ContextError::NotFound(format!(
+                            "{src} (too many levels of symbolic links)"
+                        )));
+                    }
+                    let target = fs::read_link(&full).map_err(io(&full))?;
+                    if target.is_absolute() {
+                        out = PathBuf::new();
+                    }
+                    let mut next: VecDeque<OsString> = parts(&target).collect();
+                    next.extend(pending);
+                    pending = next;
+                }
+                _ => out = candidate,
+            }
+        }
+        Ok(out)
+    }
+
     fn excluded(&self, rel: &Path) -> bool {
         let s = rel.to_string_lossy();
         !s.is_empty() && self.ignore.is_excluded(&s)
@@ -113,6 +165,7 @@ impl BuildContext {
         let rel = self.normalize(src)?;
         let has_glob = src.contains(['*', '?', '[']);
         if !has_glob {
+            let rel = self.in_root(&rel, src)?;
             let full = self.root.join(&rel);
             fs::symlink_metadata(&full).map_err(|_| ContextError::NotFound(src.to_string()))?;
             if self.excluded(&rel) {
@@ -136,11 +189,18 @@ impl BuildContext {
                 .strip_prefix(&self.root)
                 .map_err(|_| ContextError::Outside(src.to_string()))?
                 .to_path_buf();
+            // glob follows symlinks on the host: resolve the match again
+            // inside the root, and drop it if it is not there.
+            let r = self.in_root(&r, src)?;
+            if fs::symlink_metadata(self.root.join(&r)).is_err() {
+                continue;
+            }
             if !self.excluded(&r) {
                 out.push(r);
             }
         }
         out.sort();
+        out.dedup();
         if out.is_empty() {
             return Err(ContextError::NotFound(src.to_string()));
         }
@@ -303,6 +363,63 @@ mod tests {
                 .any(|p| p.starts_with("node_modules") || p == "README.md"),
             "{all:?}"
         );
+    }
+
+    #[test]
+    fn symlinks_in_source_paths_resolve_inside_the_context() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(outside.path().join("etc")).unwrap();
+        fs::write(outside.path().join("etc/secret"), "host").unwrap();
+        fs::write(outside.path().join("secret"), "host").unwrap();
+        let d = ctx();
+        let root = d.path();
+        fs::create_dir(root.join("etc")).unwrap();
+        fs::write(root.join("etc/inside"), "ctx").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../..", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("src/lib", root.join("lib")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc-abs")).unwrap();
+        std::os::unix::fs::symlink("loop2", root.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", root.join("loop2")).unwrap();
+        let c = BuildContext::open(root).unwrap();
+        let outside_rel = outside.path().strip_prefix("/").unwrap();
+        // A link to a directory outside resolves inside the context: not found.
+        assert!(matches!(
+            c.resolve("abs/secret"),
+            Err(ContextError::NotFound(_))
+        ));
+        assert!(matches!(c.resolve("abs/*"), Err(ContextError::NotFound(_))));
+        let via_up = format!("up/{}/secret", outside_rel.display());
+        assert!(matches!(c.resolve(&via_up), Err(ContextError::NotFound(_))));
+        // Links that stay inside work, an absolute one from the context root.
+        assert_eq!(
+            c.resolve("lib/b.js").unwrap(),
+            vec![PathBuf::from("src/lib/b.js")]
+        );
+        assert_eq!(
+            c.resolve("lib/*.js").unwrap(),
+            vec![PathBuf::from("src/lib/b.js")]
+        );
+        assert_eq!(
+            c.resolve("etc-abs/inside").unwrap(),
+            vec![PathBuf::from("etc/inside")]
+        );
+        // The link itself is a source (copied as a link).
+        assert_eq!(c.resolve("abs").unwrap(), vec![PathBuf::from("abs")]);
+        assert!(matches!(
+            c.resolve("loop1/x"),
+            Err(ContextError::NotFound(_))
+        ));
+        // The same holds for another stage's rootfs (COPY --from).
+        let p = BuildContext::plain(root);
+        assert!(matches!(
+            p.resolve("abs/secret"),
+            Err(ContextError::NotFound(_))
+        ));
+        assert!(matches!(
+            p.resolve("etc-abs/secret"),
+            Err(ContextError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -615,7 +615,7 @@ impl<'a> StageExec<'a> {
             for r in resolved {
                 let full = ctx.root().join(&r);
                 if is_add
-                    && full.is_file()
+                    && std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_file())
                     && copy::add_archive(&staged, &full, &dest, &view)
                         .map_err(|e| self.err(inst, e.to_string()))?
                 {
@@ -651,7 +651,7 @@ impl<'a> StageExec<'a> {
         let out = run_step::run(self.store, step).map_err(|e| match e {
             RunStepError::Failed { code, output } => BuildError::RunFailed {
                 at: format!("{}:{}", self.plan.file, inst.line),
-                instruction: text.to_string(),
+                instruction: truncate(text, 200),
                 code,
                 output,
             },

@@ -150,8 +150,43 @@ fn ports_text(i: &Info) -> String {
         .unwrap_or_default()
 }
 
+/// The tag's current revision when the container runs another image than
+/// the tag's current one (it is behind its tag: `rollout` moves it).
+fn behind(
+    store: &crate::store::Store,
+    i: &Info,
+    cache: &mut std::collections::HashMap<(String, String), Option<(u64, Option<String>)>>,
+) -> Option<u64> {
+    let img = &i.config.as_ref()?.image;
+    let (name, tag) = (img.name.clone()?, img.tag.clone()?);
+    let cur = cache
+        .entry((name.clone(), tag.clone()))
+        .or_insert_with(|| {
+            let revs = store.revisions(&name, &tag).ok()?;
+            let last = revs.last()?;
+            Some((last.rev, last.digest.as_ref().map(|d| d.to_string())))
+        })
+        .clone()?;
+    (cur.1.as_deref() != Some(img.digest.as_str())).then_some(cur.0)
+}
+
+/// `node-api:latest (rev 6, behind 7)`.
+fn image_text(i: &Info, behind: Option<u64>) -> String {
+    match (
+        behind,
+        i.config.as_ref().and_then(|c| {
+            let u = &c.image;
+            Some((u.name.clone()?, u.tag.clone()?, u.revision?))
+        }),
+    ) {
+        (Some(cur), Some((n, t, r))) => format!("{n}:{t} (rev {r}, behind {cur})"),
+        _ => i.image_display(),
+    }
+}
+
 pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
     let store = open_store(root)?;
+    let mut tags = std::collections::HashMap::new();
     let shown: Vec<Info> = ops::list(&store)
         .into_iter()
         .filter(|i| a.all || i.observed.is_live() || matches!(i.observed, Observed::Dead { .. }))
@@ -167,10 +202,12 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
             let v: Vec<serde_json::Value> = shown
                 .iter()
                 .map(|i| {
+                    let behind = behind(&store, i, &mut tags);
                     serde_json::json!({
                         "id": i.id,
                         "name": i.name,
-                        "image": i.image_display(),
+                        "image": image_text(i, behind),
+                        "behind": behind,
                         "image_ref": i.config.as_ref().map(|c| c.image.clone()),
                         "command": i.record.spec.args,
                         "created": i.record.created,
@@ -196,7 +233,7 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
                     vec![
                         i.id[..12.min(i.id.len())].to_string(),
                         i.name.clone().unwrap_or_default(),
-                        i.image_display(),
+                        image_text(i, behind(&store, i, &mut tags)),
                         format!("\"{cmd}\""),
                         status_text(i),
                         i.state.restart_count.to_string(),

@@ -1,10 +1,11 @@
-//! Image commands: import, images, tag, rmi, inspect, revisions, rollback.
+//! Image commands: import, images, tag, rmi, inspect, revisions
+//! (rollback and rollout are in `deploy.rs`).
 
 use super::format::{human_age, human_size, print_table};
 use crate::image::local::LocalImage;
 use crate::image::reference::ImageRef;
 use crate::store::{Digest, Reason, Store};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -64,15 +65,6 @@ pub struct RevisionsArgs {
     pub name: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-}
-
-#[derive(Args, Debug)]
-pub struct RollbackArgs {
-    /// NAME[:TAG] (tag defaults to latest)
-    pub name: String,
-    /// Revision number or image digest to return to (default: the previous revision)
-    #[arg(long, value_name = "REV|DIGEST")]
-    pub to: Option<String>,
 }
 
 pub fn open_store(root: &Path) -> Result<Store> {
@@ -282,71 +274,5 @@ pub fn revisions(root: &Path, a: RevisionsArgs) -> Result<i32> {
             print_table(&["REV", "IMAGE ID", "DIGEST", "REASON", "CREATED"], &rows);
         }
     }
-    Ok(0)
-}
-
-/// Pick the revision to return to: `--to` (a number or a digest/id), else
-/// the newest earlier revision whose image differs from the current one.
-pub fn rollback_target(
-    store: &Store,
-    name: &str,
-    tag: &str,
-    to: Option<&str>,
-) -> Result<(u64, Digest)> {
-    let revs = store.revisions(name, tag)?;
-    let current = revs
-        .last()
-        .ok_or_else(|| anyhow!("no such tag {name}:{tag}"))?;
-    match to {
-        Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
-            let n: u64 = t.parse()?;
-            let r = revs.iter().find(|r| r.rev == n).ok_or_else(|| {
-                anyhow!("{name}:{tag} has no revision {n} (see `skiff revisions {name}:{tag}`)")
-            })?;
-            let d = r.digest.clone().ok_or_else(|| {
-                anyhow!("revision {n} of {name}:{tag} removed the tag; pick another")
-            })?;
-            if !store.has_blob(&d) {
-                bail!("revision {n} of {name}:{tag} ({d}) was pruned");
-            }
-            Ok((n, d))
-        }
-        Some(t) => {
-            let img = LocalImage::load(store, t).with_context(|| format!("rollback target {t}"))?;
-            let r = revs
-                .iter()
-                .rev()
-                .find(|r| r.digest.as_ref() == Some(&img.manifest_digest))
-                .ok_or_else(|| anyhow!("{t} was never a revision of {name}:{tag}"))?;
-            Ok((r.rev, img.manifest_digest))
-        }
-        None => {
-            let r = revs
-                .iter()
-                .rev()
-                .skip(1)
-                .find(|r| r.digest.is_some() && r.digest != current.digest)
-                .ok_or_else(|| anyhow!("{name}:{tag} has no earlier revision to roll back to"))?;
-            let d = r
-                .digest
-                .clone()
-                .ok_or_else(|| anyhow!("revision {} has no image", r.rev))?;
-            if !store.has_blob(&d) {
-                bail!("revision {} of {name}:{tag} ({d}) was pruned", r.rev);
-            }
-            Ok((r.rev, d))
-        }
-    }
-}
-
-pub fn rollback(root: &Path, a: RollbackArgs) -> Result<i32> {
-    let (name, tag) = parse_tag(&a.name)?;
-    let store = open_store(root)?;
-    let (rev, digest) = rollback_target(&store, &name, &tag, a.to.as_deref())?;
-    let new = store.set_tag(&name, &tag, Some(&digest), Reason::Rollback, Some(rev))?;
-    println!(
-        "{name}:{tag} is now revision {} (the image of revision {rev}, {digest})",
-        new.rev
-    );
     Ok(0)
 }

@@ -224,6 +224,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
             .unwrap_or_else(|| "SIGTERM".into()),
         detach: a.detach,
         auto_remove: a.rm,
+        replaces: None,
     };
     if let Err(e) = config.save(&store, container.dir()) {
         let _ = container.remove();

@@ -268,3 +268,72 @@ fn find_by_id(store: &Store, prefix: &str, shown: &str) -> Result<Digest> {
         _ => Err(ImageError::Ambiguous(shown.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        "[".repeat(depth) + &"]".repeat(depth)
+    }
+
+    /// Deep JSON is an error (serde_json's recursion limit, or skipped
+    /// without recursion), never a stack overflow.
+    #[test]
+    fn deeply_nested_manifests_and_configs_are_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"ExposedPorts":{{"80/tcp":{}}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#,
+            nested(100_000)
+        );
+        let cd = s.put_blob_bytes(config.as_bytes()).unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[]}}"#,
+            config.len()
+        );
+        let md = s.put_blob_bytes(manifest.as_bytes()).unwrap();
+        let err = LocalImage::by_digest(&s, &md).unwrap_err();
+        assert!(
+            matches!(&err, ImageError::BadJson { what: "config", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        // Deep in a manifest: an unknown field (skipped) and a known one.
+        for deep in [
+            format!(r#"{{"schemaVersion":2,"x":{}}}"#, nested(1_000_000)),
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"digest":{}}}}}"#,
+                nested(1_000_000)
+            ),
+            nested(1_000_000),
+        ] {
+            let md = s.put_blob_bytes(deep.as_bytes()).unwrap();
+            let err = LocalImage::by_digest(&s, &md).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    ImageError::BadJson {
+                        what: "manifest",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+    }
+
+    /// A blob whose content does not match its name is refused on read.
+    #[test]
+    fn lying_blobs_are_digest_mismatches() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let md = s.put_blob_bytes(br#"{"schemaVersion":2}"#).unwrap();
+        std::fs::write(s.blob_path(&md), br#"{"schemaVersion":3}"#).unwrap();
+        let err = LocalImage::by_digest(&s, &md).unwrap_err();
+        assert!(
+            matches!(err, ImageError::Store(StoreError::DigestMismatch { .. })),
+            "{err}"
+        );
+    }
+}

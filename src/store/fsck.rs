@@ -174,6 +174,9 @@ pub fn fsck(store: &Store, repair: bool) -> Result<Outcome> {
             after_repair: None,
         });
     }
+    // As `skiff prune` does: the gc lock first (builds and imports in
+    // flight hold it shared), then the metadata lock.
+    let _gc = store.gc_exclusive()?;
     let _lock = store.lock()?;
     let mut report = check(store)?;
     apply_repairs(store, &mut report);
@@ -248,6 +251,32 @@ pub fn pid_alive(pid: i64) -> bool {
             .unwrap_or(true),
         Err(_) => true,
     }
+}
+
+/// Is the process `{pid, start_time, boot_id}` of a state file still the
+/// one running under that pid (same boot, same start time)?
+fn same_process(p: &Value, pid: i64) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
+    if let Some(boot) = p.get("boot_id").and_then(Value::as_str) {
+        let now = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        if !boot.is_empty() && !now.trim().is_empty() && boot != now.trim() {
+            return false;
+        }
+    }
+    match p.get("start_time").and_then(Value::as_u64) {
+        Some(start) if start != 0 => proc_start_time(pid).is_none_or(|t| t == start),
+        _ => true,
+    }
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks.
+fn proc_start_time(pid: i64) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // Fields after the command start at field 3.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 /// Parse a `tmp/` entry name `.tmp-<pid>-<hex>` into its pid.
@@ -868,24 +897,33 @@ impl<'a> Checker<'a> {
             .iter()
             .find_map(|k| v.get(*k).and_then(Value::as_str))
             .map(str::to_ascii_lowercase);
-        let running = status.as_deref() == Some("running")
+        // A running or restarting container has a supervisor watching it.
+        let running = matches!(status.as_deref(), Some("running" | "restarting"))
             || v.get("running").and_then(Value::as_bool) == Some(true);
         if !running {
             return;
         }
-        for key in ["supervisor_pid", "supervisorPid", "pid", "Pid"] {
-            if let Some(pid) = v.get(key).and_then(Value::as_i64) {
-                if !pid_alive(pid) {
-                    self.add(
-                        Severity::Problem,
-                        "dead-container",
-                        &state_path,
-                        format!("container {id} is marked running but its {key} {pid} is gone"),
-                        Action::Manual(format!("`skiff start {id}` or `skiff rm {id}`")),
-                    );
-                }
-                return;
-            }
+        let status = status.unwrap_or_else(|| "running".into());
+        // `supervisor: {pid, start_time, boot_id}` identifies the process
+        // against pid reuse; older or simpler states carry a bare pid.
+        let found = if let Some(sup) = v.get("supervisor").filter(|s| s.is_object()) {
+            sup.get("pid")
+                .and_then(Value::as_i64)
+                .map(|pid| ("supervisor", pid, same_process(sup, pid)))
+        } else {
+            ["supervisor_pid", "supervisorPid", "pid", "Pid"]
+                .iter()
+                .find_map(|k| v.get(*k).and_then(Value::as_i64).map(|pid| (*k, pid)))
+                .map(|(k, pid)| (k, pid, pid_alive(pid)))
+        };
+        if let Some((what, pid, false)) = found {
+            self.add(
+                Severity::Problem,
+                "dead-container",
+                &state_path,
+                format!("container {id} is marked {status} but its {what} (pid {pid}) is gone"),
+                Action::Manual(format!("`skiff start {id}` or `skiff rm {id}`")),
+            );
         }
     }
 
@@ -1145,6 +1183,21 @@ mod tests {
             ),
         )
         .unwrap();
+        assert!(check(&s).unwrap().is_sound());
+        // The supervisor's own format: a process reference.
+        let me = std::process::id();
+        let start = proc_start_time(me as i64).unwrap();
+        let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        let state = |start: u64, status: &str| {
+            serde_json::json!({"status": status, "pid": 1,
+                "supervisor": {"pid": me, "start_time": start, "boot_id": boot.trim()}})
+            .to_string()
+        };
+        fs::write(c.join("state.json"), state(start, "running")).unwrap();
+        assert!(check(&s).unwrap().is_sound());
+        fs::write(c.join("state.json"), state(start + 1, "restarting")).unwrap();
+        assert_eq!(kinds(&check(&s).unwrap()), vec!["dead-container"]);
+        fs::write(c.join("state.json"), state(start + 1, "exited")).unwrap();
         assert!(check(&s).unwrap().is_sound());
         fs::remove_file(c.join("spec.json")).unwrap();
         assert_eq!(kinds(&check(&s).unwrap()), vec!["bad-container"]);

@@ -173,6 +173,21 @@ pub struct RunConfig {
     pub detach: bool,
     /// `--rm`: removed once it ends for good.
     pub auto_remove: bool,
+    /// Made by a rollout to replace another container; cleared once the
+    /// replacement is done. A later rollout finishes or undoes a
+    /// replacement left half-done by a killed command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Replaces>,
+}
+
+/// The container a rollout's new container replaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaces {
+    pub id: String,
+    /// Its name, which the new container takes at the end.
+    pub name: Option<String>,
+    /// It was running: the new one must run.
+    pub running: bool,
 }
 
 impl RunConfig {

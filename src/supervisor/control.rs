@@ -4,21 +4,26 @@
 //! `stop` and `restart` come once that is done.
 //!
 //! A Unix stream socket can carry descriptors (SCM_RIGHTS) next to a reply,
-//! which the rollout work builds on:
-//! - `take_listeners` (reserved): the supervisor answers with its listening
-//!   sockets attached (in the order of `ports` in config.json) and stops
-//!   accepting; connections in flight finish.
+//! which a rollout builds on (see `deploy::replace`):
+//! - `take_listeners`: the supervisor answers with duplicates of its
+//!   listening sockets attached (in the order of the `listeners` port list
+//!   in the reply, which is config.json's `ports`) and goes on accepting:
+//!   the two supervisors then share one accept queue per port;
+//! - `stop_accepting`: it stops polling its listeners (connections in
+//!   flight are relayed to the end); what arrives goes to the other one;
 //! - the reverse — a supervisor starting with listeners handed to it — goes
-//!   through `ports::Listener::from_fd`, given the descriptors at spawn.
+//!   through `spawn::Handover` and `ports::Listener::from_fd`.
 //!
 //! Socket paths are limited to 108 bytes and store paths can be long, so
 //! both ends name the socket through a short `/proc/self/fd/<dirfd>/…` path.
 
+use super::ports::PortSpec;
 use super::state::State;
 use super::{Result, SupervisorError, CONTROL_SOCKET};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
@@ -34,9 +39,12 @@ pub enum Request {
     /// Stop as above, then start again with the same ports. Replies once
     /// started (or failed).
     Restart { timeout: u64 },
-    /// Reserved for rollout: hand the listening sockets over (SCM_RIGHTS)
-    /// and stop accepting.
+    /// Rollout: reply with the listening sockets attached (SCM_RIGHTS);
+    /// accepting goes on.
     TakeListeners,
+    /// Rollout: stop accepting on the listeners (another supervisor now
+    /// does); connections in flight go on.
+    StopAccepting,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +54,9 @@ pub struct Reply {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
+    /// For `take_listeners`: the ports of the attached descriptors, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listeners: Option<Vec<PortSpec>>,
 }
 
 impl Reply {
@@ -54,6 +65,7 @@ impl Reply {
             ok: true,
             error: None,
             state,
+            listeners: None,
         }
     }
     pub fn err(msg: impl Into<String>) -> Reply {
@@ -61,6 +73,7 @@ impl Reply {
             ok: false,
             error: Some(msg.into()),
             state: None,
+            listeners: None,
         }
     }
 }
@@ -120,6 +133,102 @@ pub fn request(dir: &Path, req: &Request, timeout: Option<Duration>) -> Result<R
     }
     serde_json::from_str(&reply)
         .map_err(|e| SupervisorError::Invalid(format!("bad reply from the supervisor: {e}")))
+}
+
+/// The supervisor's end of `take_listeners`: the reply line with `fds`
+/// attached to its first byte.
+pub fn send_with_fds(stream: &UnixStream, reply: &Reply, fds: &[RawFd]) -> Result<()> {
+    let mut line =
+        serde_json::to_vec(reply).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+    line.push(b'\n');
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
+    let mut sent = 0;
+    while sent < line.len() {
+        let iov = [IoSlice::new(&line[sent..])];
+        let c: &[ControlMessage] = if sent == 0 { &cmsgs } else { &[] };
+        match sendmsg::<()>(stream.as_raw_fd(), &iov, c, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) => sent += n,
+            Err(nix::Error::EINTR) => {}
+            Err(e) => {
+                return Err(SupervisorError::Sys {
+                    what: "send the listeners".into(),
+                    source: e.into(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ask the supervisor of the container in `dir` for its listening sockets:
+/// (the ports, the descriptors in the same order). It goes on accepting.
+pub fn take_listeners(dir: &Path, timeout: Duration) -> Result<(Vec<PortSpec>, Vec<OwnedFd>)> {
+    let (_fd, p) = short_path(dir)?;
+    let sys = |what: &str| {
+        let what = format!("{what} ({})", dir.join(CONTROL_SOCKET).display());
+        move |e| SupervisorError::Sys { what, source: e }
+    };
+    let mut s = UnixStream::connect(&p).map_err(sys("cannot reach the container's supervisor"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(sys("socket timeout"))?;
+    let mut line = serde_json::to_vec(&Request::TakeListeners)
+        .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+    line.push(b'\n');
+    s.write_all(&line)
+        .map_err(sys("cannot talk to the container's supervisor"))?;
+    let mut reply = Vec::new();
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    while !reply.contains(&b'\n') && reply.len() < 64 * 1024 {
+        let mut buf = [0u8; 4096];
+        let mut cmsg = nix::cmsg_space!([RawFd; 16]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = match recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(sys("no reply from the container's supervisor")(e.into())),
+        };
+        let n = msg.bytes;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // SAFETY: the kernel installed these descriptors for us.
+                    fds.extend(raw.into_iter().map(|r| unsafe { OwnedFd::from_raw_fd(r) }));
+                }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let end = reply.iter().position(|&b| b == b'\n').ok_or_else(|| {
+        SupervisorError::Invalid(
+            "the container's supervisor closed the connection without replying".into(),
+        )
+    })?;
+    let r: Reply = serde_json::from_slice(&reply[..end])
+        .map_err(|e| SupervisorError::Invalid(format!("bad reply from the supervisor: {e}")))?;
+    if !r.ok {
+        return Err(SupervisorError::Invalid(r.error.unwrap_or_default()));
+    }
+    let specs = r.listeners.unwrap_or_default();
+    if specs.len() != fds.len() {
+        return Err(SupervisorError::Invalid(format!(
+            "the supervisor sent {} listening sockets for {} ports",
+            fds.len(),
+            specs.len()
+        )));
+    }
+    Ok((specs, fds))
 }
 
 #[cfg(test)]

@@ -7,16 +7,20 @@
 //! - the control socket and its clients (`stop`, `restart`, `state`),
 //! - the published ports' listeners and relayed connections,
 //!
-//! with timers for the restart backoff, the SIGKILL after a stop timeout
-//! and connects being retried. Nothing here allocates per byte; buffers
+//! with timers for the restart backoff, the SIGKILL after a stop timeout,
+//! connects being retried and the readiness probe (a TCP connect to every
+//! published container port from inside the container's netns; `ready` in
+//! the state). A supervisor started by a rollout may be handed the old
+//! supervisor's listeners (`spawn::Handover`): it shares their accept
+//! queues and accepts only once its container is ready. Nothing here allocates per byte; buffers
 //! are reused, so the supervisor stays at a couple of megabytes.
 
 use super::config::RunConfig;
 use super::control::{self, Reply, Request};
 use super::log::{LineSplitter, LogWriter, Stream};
-use super::ports::Forwarder as Ports;
+use super::ports::{Forwarder as Ports, Listener};
 use super::restart::{Decision, Ended, Restarter};
-use super::spawn::Ready;
+use super::spawn::{Ready, FIRST_LISTEN_FD, LISTEN_FDS_ENV, STOP_FIRST_ENV};
 use super::state::{ProcessRef, State, Status};
 use super::{now_rfc3339, Result, SupervisorError, LOCK_FILE};
 use crate::runtime::process::{sealed_exe, tiny_init};
@@ -25,7 +29,7 @@ use crate::runtime::{Container, ExitStatus, Running, Stdio};
 use crate::store::Store;
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -50,6 +54,12 @@ pub fn main(root: &Path, id: &str) -> i32 {
 /// After this long without events, drop the code pages the last burst
 /// faulted in (`memory::trim`).
 const IDLE_TRIM_MS: i32 = 2000;
+/// Readiness probes: often at first (a rollout waits on them), then seldom.
+const PROBE_FAST: Duration = Duration::from_millis(20);
+const PROBE_SLOW: Duration = Duration::from_millis(500);
+const PROBE_FAST_FOR: Duration = Duration::from_secs(10);
+/// How long one probe connect may take.
+const PROBE_WAIT: Duration = Duration::from_millis(100);
 
 struct Run {
     running: Running,
@@ -105,6 +115,10 @@ struct Supervisor {
     restarter: Restarter,
     run: Option<Run>,
     restart_at: Option<Instant>,
+    /// Next readiness probe, until the container is ready.
+    probe_at: Option<Instant>,
+    /// Stop this container first (a rollout's replacement without ports).
+    stop_first: Option<(String, u64)>,
     stopping: Option<Stopping>,
     stop_signal: Signal,
     done: bool,
@@ -125,6 +139,62 @@ pub fn parse_signal(s: &str) -> Signal {
         format!("SIG{t}")
     };
     name.parse().unwrap_or(Signal::SIGTERM)
+}
+
+/// The listeners a rollout handed over (`spawn::Handover`): descriptors
+/// 4, 5, … in the order of `cfg.ports`, each checked to be a listening
+/// TCP socket on its port.
+fn handed_listeners(cfg: &RunConfig) -> Result<Option<Vec<Listener>>> {
+    let Some(n) = std::env::var(LISTEN_FDS_ENV).ok() else {
+        return Ok(None);
+    };
+    std::env::remove_var(LISTEN_FDS_ENV);
+    let n: usize = n
+        .parse()
+        .map_err(|_| SupervisorError::Invalid(format!("bad {LISTEN_FDS_ENV} {n:?}")))?;
+    if n != cfg.ports.len() {
+        return Err(SupervisorError::Invalid(format!(
+            "{n} listening sockets were handed over for {} published ports",
+            cfg.ports.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, spec) in cfg.ports.iter().enumerate() {
+        let raw = FIRST_LISTEN_FD + i as RawFd;
+        // SAFETY: fstat and fcntl on a descriptor number are harmless.
+        let is_socket = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(raw, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+        };
+        if !is_socket {
+            return Err(SupervisorError::Invalid(format!(
+                "handed-over listener {i} (descriptor {raw}) is not a socket"
+            )));
+        }
+        // SAFETY: `spawn_with` put this socket here for us alone; keep it
+        // from the container's processes.
+        let fd = unsafe {
+            libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC);
+            OwnedFd::from_raw_fd(raw)
+        };
+        let l = Listener::from_fd(fd, spec.clone())?;
+        let port = l.local_port();
+        if port != Some(spec.host_port) {
+            return Err(SupervisorError::Invalid(format!(
+                "handed-over listener {i} is not on port {}",
+                spec.host_port
+            )));
+        }
+        out.push(l);
+    }
+    Ok(Some(out))
+}
+
+fn stop_first() -> Option<(String, u64)> {
+    let v = std::env::var(STOP_FIRST_ENV).ok()?;
+    std::env::remove_var(STOP_FIRST_ENV);
+    let (id, t) = v.rsplit_once(':')?;
+    Some((id.to_string(), t.parse().ok()?))
 }
 
 /// One supervisor per container: an exclusive lock for as long as it lives.
@@ -175,7 +245,15 @@ impl Supervisor {
         state.restart_count = 0;
         state.stopped_by_user = false;
         let signals = Signals::install()?;
-        let ports = Ports::bind(&cfg.ports)?;
+        let ports = match handed_listeners(&cfg)? {
+            Some(listeners) => {
+                let mut p = Ports::with_listeners(listeners)?;
+                p.gate(true);
+                p
+            }
+            None => Ports::bind(&cfg.ports)?,
+        };
+        let stop_first = stop_first();
         let control = control::bind(&dir)?;
         let log = LogWriter::open(&dir, cfg.log)
             .map_err(SupervisorError::io("cannot open the log in", &dir))?;
@@ -195,6 +273,8 @@ impl Supervisor {
             log,
             run: None,
             restart_at: None,
+            probe_at: None,
+            stop_first,
             stopping: None,
             done: false,
             untrimmed: false,
@@ -208,7 +288,7 @@ impl Supervisor {
     }
 
     fn run(&mut self, ready: &mut Ready) -> i32 {
-        if let Err(e) = self.start() {
+        if let Err(e) = self.stop_first().and_then(|()| self.start()) {
             let code = e.exit_code();
             self.state.status = Status::Exited;
             self.state.exit_code = Some(code);
@@ -225,6 +305,19 @@ impl Supervisor {
         }
         self.finish();
         0
+    }
+
+    /// A replacement without published ports: stop the old container first.
+    fn stop_first(&mut self) -> Result<()> {
+        let Some((id, timeout)) = self.stop_first.take() else {
+            return Ok(());
+        };
+        match super::ops::stop(&self.store, &id, timeout) {
+            Ok(_) | Err(SupervisorError::NotFound(_)) => Ok(()),
+            Err(e) => Err(SupervisorError::Invalid(format!(
+                "cannot stop the container this one replaces: {e}"
+            ))),
+        }
     }
 
     /// Start the container's program with fresh log pipes.
@@ -249,6 +342,8 @@ impl Supervisor {
         self.state.error = None;
         self.state.oom_killed = false;
         self.state.restart_count = self.restarter.count;
+        self.state.ready = self.ports.is_empty();
+        self.probe_at = (!self.ports.is_empty()).then(Instant::now);
         self.save();
         self.run = Some(Run {
             running,
@@ -339,6 +434,7 @@ impl Supervisor {
     fn timeout_ms(&self) -> i32 {
         let next = [
             self.restart_at,
+            self.probe_at,
             self.stopping.as_ref().map(|s| s.kill_at),
             self.ports.next_deadline(),
         ]
@@ -371,6 +467,31 @@ impl Supervisor {
             self.restart_at = None;
             self.restart_now();
         }
+        if self.probe_at.is_some_and(|t| now >= t) {
+            self.probe();
+        }
+    }
+
+    /// Is the container ready (answering on its ports)? Then accept.
+    fn probe(&mut self) {
+        let since = self.run.as_ref().map(|r| r.started.elapsed());
+        let Some(since) = since.filter(|_| self.stopping.is_none()) else {
+            self.probe_at = None;
+            return;
+        };
+        if self.ports.probe(PROBE_WAIT) {
+            self.probe_at = None;
+            self.state.ready = true;
+            self.ports.gate(false);
+            self.save();
+            return;
+        }
+        let every = if since < PROBE_FAST_FOR {
+            PROBE_FAST
+        } else {
+            PROBE_SLOW
+        };
+        self.probe_at = Some(Instant::now() + every);
     }
 
     /// Start again (policy or `restart`); a failed start counts as a quick exit.
@@ -458,8 +579,10 @@ impl Supervisor {
         let ran_for = run.started.elapsed();
         drop(run);
         self.ports.set_container(None);
+        self.probe_at = None;
         let code = status.exit_code();
         self.state.pid = None;
+        self.state.ready = false;
         self.state.exit_code = Some(code);
         self.state.oom_killed = status.oom_killed;
         self.state.finished_at = Some(now_rfc3339());
@@ -638,10 +761,11 @@ impl Supervisor {
                 let r = Reply::ok(Some(self.state.clone()));
                 self.reply(i, &r);
             }
-            Ok(Request::TakeListeners) => self.reply(
-                i,
-                &Reply::err("handing listeners over is not supported by this supervisor yet"),
-            ),
+            Ok(Request::TakeListeners) => self.send_listeners(i),
+            Ok(Request::StopAccepting) => {
+                self.ports.stop_accepting();
+                self.reply(i, &Reply::ok(Some(self.state.clone())));
+            }
             Ok(Request::Stop { timeout }) => {
                 self.clients[i].waiting = Some(After::Exit);
                 self.begin_stop(timeout, After::Exit, true);
@@ -662,6 +786,19 @@ impl Supervisor {
             let _ = c.stream.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = c.stream.write_all(&line);
         }
+        c.gone = true;
+    }
+
+    /// `take_listeners`: the listening sockets go with the reply.
+    fn send_listeners(&mut self, i: usize) {
+        let fds = self.ports.listener_fds();
+        let mut r = Reply::ok(None);
+        r.listeners = Some(fds.iter().map(|(spec, _)| (*spec).clone()).collect());
+        let raw: Vec<RawFd> = fds.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+        let c = &mut self.clients[i];
+        let _ = c.stream.set_nonblocking(false);
+        let _ = c.stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = control::send_with_fds(&c.stream, &r, &raw);
         c.gone = true;
     }
 

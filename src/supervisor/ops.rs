@@ -11,7 +11,7 @@ use super::restart::start_at_boot;
 use super::spawn;
 use super::state::{observe, Observed, State, Status};
 use super::{Result, SupervisorError, CONTROL_SOCKET, LOCK_FILE};
-use crate::runtime::container::{ContainerRecord, RECORD_FILE};
+use crate::runtime::container::{ContainerRecord, NAME_FILE, RECORD_FILE};
 use crate::store::Store;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -248,7 +248,78 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<()> {
             i.display_name()
         )));
     }
+    // The name first (free again even if this is interrupted), then the
+    // record (no longer listed), then the rest.
+    for f in [NAME_FILE, RECORD_FILE] {
+        let p = i.dir.join(f);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(SupervisorError::Io {
+                    what: "cannot remove",
+                    path: p,
+                    source: e,
+                })
+            }
+        }
+    }
     std::fs::remove_dir_all(&i.dir).map_err(SupervisorError::io("cannot remove", &i.dir))
+}
+
+/// Give container `id` the name `name` (or none) and mark its rollout
+/// replacement done: spec.json, the name file (the one lookups read), then
+/// config.json with `replaces` cleared — each written atomically, in an
+/// order that a repeat after a crash completes — under the store lock so
+/// no other container takes the name meanwhile.
+pub fn rename_replacement(store: &Store, id: &str, name: Option<&str>) -> Result<()> {
+    if let Some(n) = name {
+        lookup::check_name(n)?;
+    }
+    let _lock = store.lock()?;
+    if let Some(n) = name {
+        if let Some(other) = crate::runtime::container::find_by_name(store, n) {
+            if other != id {
+                return Err(SupervisorError::Invalid(format!(
+                    "the name {n:?} is already in use by container {}",
+                    &other[..12.min(other.len())]
+                )));
+            }
+        }
+    }
+    let dir = store.containers_dir().join(id);
+    let p = dir.join(RECORD_FILE);
+    let bytes = std::fs::read(&p).map_err(SupervisorError::io("cannot read", &p))?;
+    let mut record: ContainerRecord =
+        serde_json::from_slice(&bytes).map_err(|e| SupervisorError::Corrupt {
+            path: p.clone(),
+            msg: e.to_string(),
+        })?;
+    record.spec.name = name.map(str::to_string);
+    let bytes =
+        serde_json::to_vec_pretty(&record).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+    store.write_atomic(&p, &bytes)?;
+    let n = dir.join(NAME_FILE);
+    match name {
+        Some(name) => store.write_atomic(&n, name.as_bytes())?,
+        None => match std::fs::remove_file(&n) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(SupervisorError::Io {
+                    what: "cannot remove",
+                    path: n,
+                    source: e,
+                })
+            }
+        },
+    }
+    // Last: clearing `replaces` marks the replacement done.
+    let mut cfg = RunConfig::load(&dir)?;
+    cfg.options.name = name.map(str::to_string);
+    cfg.replaces = None;
+    cfg.save(store, &dir)?;
+    Ok(())
 }
 
 /// `boot`: start what should run after a host reboot. Returns

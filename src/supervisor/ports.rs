@@ -12,7 +12,10 @@
 //!
 //! Listeners can be built from an existing descriptor ([`Listener::from_fd`])
 //! and handed out ([`Forwarder::listener_fds`], [`Forwarder::stop_accepting`]),
-//! so a later rollout can pass them between supervisors over SCM_RIGHTS.
+//! so a rollout passes them between supervisors over SCM_RIGHTS. A
+//! supervisor given another's listeners is *gated* ([`Forwarder::gate`]):
+//! it leaves the shared accept queue to the old supervisor until its own
+//! container answers on every published container port ([`Forwarder::probe`]).
 
 use super::{Result, SupervisorError};
 use nix::sched::{setns, CloneFlags};
@@ -138,6 +141,11 @@ impl Listener {
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
     }
+
+    /// The port it is bound to.
+    pub fn local_port(&self) -> Option<u16> {
+        self.sock.local_addr().ok().map(|a| a.port())
+    }
 }
 
 #[derive(Debug)]
@@ -199,6 +207,8 @@ pub struct Forwarder {
     netns: Option<OwnedFd>,
     host_ns: Option<OwnedFd>,
     accepting: bool,
+    /// Not accepting yet: the container is not ready.
+    gated: bool,
 }
 
 fn nonblocking_io<T>(r: nix::Result<T>) -> std::result::Result<Option<T>, nix::Error> {
@@ -235,6 +245,7 @@ impl Forwarder {
             netns: None,
             host_ns,
             accepting: true,
+            gated: false,
         })
     }
 
@@ -273,9 +284,58 @@ impl Forwarder {
         self.accepting = false;
     }
 
+    /// Hold back (or start) accepting: a supervisor given another's
+    /// listeners accepts only once its container is ready.
+    pub fn gate(&mut self, on: bool) {
+        self.gated = on;
+    }
+
+    pub fn is_gated(&self) -> bool {
+        self.gated
+    }
+
+    /// Does the container accept a TCP connection on every published
+    /// container port (connecting from inside its network namespace)?
+    /// Each attempt waits at most `wait`.
+    pub fn probe(&self, wait: Duration) -> bool {
+        if self.netns.is_none() {
+            return false;
+        }
+        let mut ports: Vec<u16> = self
+            .listeners
+            .iter()
+            .map(|l| l.spec.container_port)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports.iter().all(|p| self.probe_port(*p, wait))
+    }
+
+    fn probe_port(&self, port: u16, wait: Duration) -> bool {
+        let Ok(sock) = self.inner_socket() else {
+            return false;
+        };
+        let addr = SockaddrIn::new(127, 0, 0, 1, port);
+        match connect(sock.as_raw_fd(), &addr) {
+            Ok(()) => true,
+            Err(nix::Error::EINPROGRESS) => {
+                let mut pfd = libc::pollfd {
+                    fd: sock.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+                // SAFETY: one valid pollfd for the duration of the call.
+                let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+                n == 1 && getsockopt(&sock, sockopt::SocketError).is_ok_and(|e| e == 0)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Listeners to poll (POLLIN), by index.
     pub fn listener_interest(&self) -> Vec<RawFd> {
-        if !self.accepting || self.conns.len() >= MAX_CONNS {
+        if !self.accepting || self.gated || self.conns.len() >= MAX_CONNS {
             return Vec::new();
         }
         self.listeners.iter().map(|l| l.sock.as_raw_fd()).collect()

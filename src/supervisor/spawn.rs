@@ -15,11 +15,50 @@ use std::path::Path;
 
 /// The descriptor the supervisor finds its report pipe on.
 pub const READY_FD: RawFd = 3;
+/// Handed-over listeners are descriptors 4, 5, … of the supervisor; this
+/// variable holds how many there are.
+pub const LISTEN_FDS_ENV: &str = "SKIFF_LISTEN_FDS";
+pub const FIRST_LISTEN_FD: RawFd = 4;
+/// `<id>:<timeout>`: the container to stop before starting this one.
+pub const STOP_FIRST_ENV: &str = "SKIFF_STOP_FIRST";
+
+/// What a rollout gives the supervisor of a replacement container.
+#[derive(Debug, Default)]
+pub struct Handover {
+    /// The listening sockets of the container it replaces, in the order of
+    /// `ports` in config.json (the same ports): the new supervisor shares
+    /// them and accepts only once its container is ready.
+    pub listeners: Vec<OwnedFd>,
+    /// Stop this container (id, stop timeout in seconds) before starting
+    /// (a replacement without published ports). The supervisor does it,
+    /// not the command, so a killed command cannot leave both stopped.
+    pub stop_first: Option<(String, u64)>,
+}
 
 /// Start the supervisor of container `id` and wait until the container
 /// runs or failed to start.
 pub fn spawn(root: &Path, id: &str) -> Result<()> {
+    spawn_with(root, id, Handover::default())
+}
+
+/// [`spawn`], handing the supervisor what a rollout gives it.
+pub fn spawn_with(root: &Path, id: &str, handover: Handover) -> Result<()> {
     let root = std::path::absolute(root).map_err(SupervisorError::io("cannot resolve", root))?;
+    // Out of the way of descriptors 3, 4, … that the child's dup2s write.
+    let mut high: Vec<OwnedFd> = Vec::with_capacity(handover.listeners.len());
+    for fd in &handover.listeners {
+        // SAFETY: fcntl on a descriptor we own; the result is a new one we own.
+        let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
+        if n < 0 {
+            return Err(SupervisorError::Sys {
+                what: "duplicate a listener".into(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: fcntl just returned this new descriptor.
+        high.push(unsafe { OwnedFd::from_raw_fd(n) });
+    }
+    let high_raw: Vec<RawFd> = high.iter().map(|f| f.as_raw_fd()).collect();
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SupervisorError::sys("pipe"))?;
     let w_raw = w.as_raw_fd();
@@ -39,6 +78,12 @@ pub fn spawn(root: &Path, id: &str) -> Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .current_dir("/");
+    if !high_raw.is_empty() {
+        cmd.env(LISTEN_FDS_ENV, high_raw.len().to_string());
+    }
+    if let Some((old, timeout)) = &handover.stop_first {
+        cmd.env(STOP_FIRST_ENV, format!("{old}:{timeout}"));
+    }
     // SAFETY: between fork and exec only async-signal-safe calls (setsid,
     // dup2, fcntl) on descriptors that exist in the child.
     unsafe {
@@ -53,6 +98,12 @@ pub fn spawn(root: &Path, id: &str) -> Result<()> {
             } else if libc::dup2(w_raw, READY_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // dup2 clears close-on-exec on the copies: they are inherited.
+            for (i, raw) in high_raw.iter().enumerate() {
+                if libc::dup2(*raw, FIRST_LISTEN_FD + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
@@ -62,6 +113,8 @@ pub fn spawn(root: &Path, id: &str) -> Result<()> {
     })?;
     drop(w);
     drop(cmd);
+    drop(high);
+    drop(handover);
     let mut line = String::new();
     let _ = std::fs::File::from(r).read_to_string(&mut line);
     // The supervisor is detached: never wait for it (it runs on).

@@ -99,6 +99,11 @@ pub struct State {
     pub stopped_by_user: bool,
     /// Why the last start failed, if it did.
     pub error: Option<String>,
+    /// The running container answers on every published container port
+    /// (for a container without published ports: it runs). A rollout
+    /// waits for this before the old container stops accepting.
+    #[serde(default)]
+    pub ready: bool,
 }
 
 impl State {

@@ -1,0 +1,173 @@
+//! Deploy commands: rollout and rollback. They parse, call `deploy`, print
+//! each step as it happens.
+
+use super::images::{open_store, parse_tag};
+use crate::deploy::{rollback, rollout, DeployError, Options, Step};
+use crate::runtime::process::sealed_exe;
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct RolloutArgs {
+    /// NAME[:TAG] (tag defaults to latest)
+    pub name: String,
+    #[command(flatten)]
+    pub opts: ReplaceArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// NAME[:TAG] (tag defaults to latest)
+    pub name: String,
+    /// Revision number or image digest to return to (default: the newest
+    /// earlier revision with another image)
+    #[arg(long, value_name = "REV|DIGEST")]
+    pub to: Option<String>,
+    /// Only move the tag; leave the containers as they are
+    #[arg(long = "no-rollout")]
+    pub no_rollout: bool,
+    #[command(flatten)]
+    pub opts: ReplaceArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplaceArgs {
+    /// How long a new container with published ports may take to answer
+    /// on them (e.g. 30s, 500ms, 2m)
+    #[arg(long = "ready-timeout", default_value = "30s", value_name = "DURATION")]
+    pub ready_timeout: String,
+    /// Seconds an old container gets after its stop signal to finish
+    /// requests in flight, before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+    pub time: u64,
+}
+
+/// `30s`, `500ms`, `2m`, `30` (seconds).
+fn parse_duration(s: &str) -> Option<Duration> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let v: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs > 0.0 && secs < 86400.0).then(|| Duration::from_secs_f64(secs))
+}
+
+impl ReplaceArgs {
+    fn options(&self) -> Result<Options> {
+        let ready_timeout = parse_duration(&self.ready_timeout).ok_or_else(|| {
+            anyhow!(
+                "invalid --ready-timeout {:?}: use a duration such as 30s, 500ms or 2m",
+                self.ready_timeout
+            )
+        })?;
+        Ok(Options {
+            ready_timeout,
+            stop_timeout: self.time,
+        })
+    }
+}
+
+fn print_step(s: Step) {
+    println!("{s}");
+}
+
+/// A deploy error: one line, then the failed container's last log lines.
+fn fail(e: DeployError) -> i32 {
+    eprintln!("skiff: {e}");
+    let logs = e.logs();
+    if !logs.is_empty() {
+        eprintln!("skiff: the last lines of the new container's log:");
+        for l in logs {
+            eprintln!("  | {l}");
+        }
+    }
+    super::EXIT_SKIFF_ERROR
+}
+
+pub fn rollout(root: &Path, a: RolloutArgs) -> Result<i32> {
+    let (name, tag) = parse_tag(&a.name)?;
+    let opts = a.opts.options()?;
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    match rollout::rollout(&store, &name, &tag, &opts, &mut print_step) {
+        Ok(s) => {
+            if s.replaced + s.up_to_date + s.skipped > 0 {
+                println!(
+                    "{name}:{tag}: revision {}: {} replaced, {} already on it, {} skipped",
+                    s.rev, s.replaced, s.up_to_date, s.skipped
+                );
+            }
+            Ok(0)
+        }
+        Err(e) => Ok(fail(e)),
+    }
+}
+
+pub fn rollback(root: &Path, a: RollbackArgs) -> Result<i32> {
+    let (name, tag) = parse_tag(&a.name)?;
+    let opts = a.opts.options()?;
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    let r = rollback::rollback(
+        &store,
+        &name,
+        &tag,
+        a.to.as_deref(),
+        a.no_rollout,
+        &opts,
+        &mut print_step,
+    );
+    match r {
+        Ok(rolled) => {
+            if let Some(s) = rolled.rollout {
+                if s.replaced + s.up_to_date + s.skipped > 0 {
+                    println!(
+                        "{name}:{tag}: revision {}: {} replaced, {} already on it, {} skipped",
+                        s.rev, s.replaced, s.up_to_date, s.skipped
+                    );
+                }
+            } else {
+                let now = rolled.digest.to_string();
+                let n = rollout::users(&store, &name, &tag)
+                    .iter()
+                    .filter(|i| i.config.as_ref().is_some_and(|c| c.image.digest != now))
+                    .count();
+                if n > 0 {
+                    println!(
+                        "{n} container{} still run{} another image (--no-rollout); `skiff rollout {name}:{tag}` moves them",
+                        if n == 1 { "" } else { "s" },
+                        if n == 1 { "s" } else { "" }
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Err(e) => Ok(fail(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        for bad in ["", "s", "0", "-1s", "3h", "abc"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! A new container that does what an old one does, on another image: the
+//! same `run` options as recorded in the old one's config.json (ports,
+//! env and env files as read then, limits, volumes, restart policy, log
+//! options, --init), the new image's defaults (Env, Cmd, STOPSIGNAL…) under
+//! them, as `docker run` would have combined them. It gets a temporary
+//! name (`<name>.next`) until the old one is gone, and `replaces` in its
+//! config records the replacement so it can be finished after a crash.
+
+use super::{DeployError, Result};
+use crate::image::local::LocalImage;
+use crate::runtime::{self, Container, ContainerSpec};
+use crate::store::{Digest, Store};
+use crate::supervisor::config::{ImageUse, Options, Replaces, RunConfig};
+use crate::supervisor::ops::Info;
+
+/// The temporary name of the container replacing one named `name`.
+pub fn temporary_name(name: &str) -> String {
+    format!("{name}.next")
+}
+
+/// Create (not start) the replacement of `old` on `digest`, revision `rev`
+/// of the tag it was started from. Returns the new container's id.
+pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<String> {
+    let cfg = old.config.as_ref().ok_or_else(|| {
+        DeployError::Invalid(format!(
+            "container {} has no config.json (made by an older skiff); create it again",
+            old.display_name()
+        ))
+    })?;
+    // Keep prune away while the image's layers are being taken.
+    let _gc = store.gc_shared()?;
+    let img = LocalImage::by_digest(store, digest)?;
+    let layers = img.layer_dirs(store)?;
+    let id = runtime::new_id();
+    let temp = old.name.as_deref().map(temporary_name);
+    let mut opts = cfg.options.run_options();
+    opts.name = temp.clone();
+    // `-e NAME` (no value) took the value from the shell of `skiff run`;
+    // that shell is gone: take the value the old container got.
+    let old_env = &old.record.spec.env;
+    let lookup = |k: &str| {
+        old_env
+            .iter()
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    let mut spec = ContainerSpec::build(
+        &id,
+        &cfg.image.reference,
+        &img.config.config,
+        &opts,
+        &lookup,
+    )?;
+    spec.image_digest = Some(digest.to_string());
+    let container = Container::create(store, spec, layers)?;
+    let new_cfg = RunConfig {
+        image: ImageUse {
+            reference: cfg.image.reference.clone(),
+            name: cfg.image.name.clone(),
+            tag: cfg.image.tag.clone(),
+            revision: Some(rev),
+            digest: digest.to_string(),
+        },
+        options: Options {
+            name: temp,
+            ..cfg.options.clone()
+        },
+        stop_signal: img
+            .config
+            .config
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into()),
+        replaces: Some(Replaces {
+            id: old.id.clone(),
+            name: old.name.clone(),
+            running: old.observed.is_live(),
+        }),
+        ..cfg.clone()
+    };
+    if let Err(e) = new_cfg.save(store, container.dir()) {
+        let _ = container.remove();
+        return Err(e.into());
+    }
+    Ok(id)
+}
