@@ -71,14 +71,25 @@ op() {
 }
 ops=(import build pull tag rollback rollout prune)
 
+# How long each operation takes, so the kills land inside it.
+declare -A dur
+for name in "${ops[@]}"; do
+    gen=$((gen + 1))
+    t0=$(date +%s%N)
+    op "$name" "$gen" >/dev/null 2>&1 || true
+    dur[$name]=$(( ($(date +%s%N) - t0) / 1000000 + 1 ))
+done
+echo "operation times (ms): $(for n in "${ops[@]}"; do printf '%s=%s ' "$n" "${dur[$n]}"; done)"
+
 survived=0 failed=0
 for i in $(seq 1 "$kills"); do
     name=${ops[$((i % ${#ops[@]}))]}
     gen=$((gen + 1))
     op "$name" "$gen" >/dev/null 2>&1 &
     pid=$!
-    # A random instant within the first ~600 ms of the operation.
-    sleep "0.$(printf '%03d' $((RANDOM % 600)))"
+    # A random instant within the operation's usual duration.
+    ms=$(( (RANDOM * 32768 + RANDOM) % ${dur[$name]} ))
+    sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
     pkill -9 -P "$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

@@ -186,8 +186,9 @@ fn leftover_tmp_from_a_dead_pid_is_listed_and_repaired() {
     // An entry of a live process is left alone.
     let live = tmp.join(format!(".tmp-{}-0000000000000001", std::process::id()));
     std::fs::write(&live, b"in progress").unwrap();
+    // Crash leftovers are listed, but do not make the store unsound.
     let (code, text) = fsck(&s, &[]);
-    assert_eq!(code, 1, "{text}");
+    assert_eq!(code, 0, "{text}");
     for p in [&file, &dir] {
         let name = p.file_name().unwrap().to_str().unwrap();
         assert!(
@@ -198,7 +199,7 @@ fn leftover_tmp_from_a_dead_pid_is_listed_and_repaired() {
         );
     }
     let (code, text) = fsck(&s, &["-v"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0);
     assert!(text.contains("tmp-in-use"), "{text}");
     let (code, text) = fsck(&s, &["--repair"]);
     assert_eq!(code, 0, "{text}");

@@ -30,6 +30,7 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     }
     let problems = outcome.report.problems().count();
     let notes = outcome.report.notes().count();
+    let leftovers = outcome.report.leftovers().count();
     let left = last.problems().count();
     let r = &outcome.report;
     let mut summary = format!(
@@ -52,6 +53,11 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
             "{problems} problems (`skiff fsck --repair` fixes what it can)"
         ));
     }
+    if leftovers > 0 {
+        summary.push_str(&format!(
+            "; {leftovers} leftovers of crashed processes in tmp/ (--repair removes them)"
+        ));
+    }
     if notes > 0 {
         summary.push_str(&format!(
             "; {notes} notes{}",
@@ -71,7 +77,7 @@ fn plural(n: usize, what: &str) -> String {
 }
 
 fn print_findings(report: &Report, verbose: bool) {
-    for f in report.problems() {
+    for f in report.problems().chain(report.leftovers()) {
         println!("{f}");
     }
     if verbose {

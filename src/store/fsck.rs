@@ -33,6 +33,9 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Problem,
+    /// What a crash leaves behind (tmp/ entries of a killed process):
+    /// always listed, removed by `--repair`, but the store is sound.
+    Leftover,
     Note,
 }
 
@@ -91,6 +94,7 @@ impl std::fmt::Display for Finding {
         let label = match (&self.severity, &self.repaired) {
             (_, Some(Ok(()))) => "repaired",
             (Severity::Problem, _) => "problem",
+            (Severity::Leftover, _) => "leftover",
             (Severity::Note, _) => "note",
         };
         write!(
@@ -132,13 +136,19 @@ impl Report {
     pub fn is_sound(&self) -> bool {
         self.findings
             .iter()
-            .all(|f| f.severity == Severity::Note || matches!(f.repaired, Some(Ok(()))))
+            .all(|f| f.severity != Severity::Problem || matches!(f.repaired, Some(Ok(()))))
     }
 
     pub fn problems(&self) -> impl Iterator<Item = &Finding> {
         self.findings
             .iter()
             .filter(|f| f.severity == Severity::Problem)
+    }
+
+    pub fn leftovers(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Leftover)
     }
 
     pub fn notes(&self) -> impl Iterator<Item = &Finding> {
@@ -1022,7 +1032,7 @@ impl<'a> Checker<'a> {
                     Action::Leave("left alone".into()),
                 ),
                 Some(pid) => self.add(
-                    Severity::Problem,
+                    Severity::Leftover,
                     "orphan-tmp",
                     &path,
                     format!("left behind by process {pid}, which is gone"),
