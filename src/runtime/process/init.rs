@@ -127,7 +127,7 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
         // which a non-root user loses below: install it now.
         seccomp::install_default()?;
     }
-    switch_user(&user)?;
+    user::switch_to(&user)?;
     capabilities::apply_process_sets()?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     if spec.no_new_privileges {
@@ -163,19 +163,4 @@ fn null_stdin(out_err: Option<[&OwnedFd; 2]>) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn switch_user(u: &user::ExecUser) -> Result<()> {
-    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-    let groups: Vec<Gid> = u
-        .additional_gids
-        .iter()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    setgroups(&groups).map_err(RuntimeError::sys("setgroups"))?;
-    let gid = Gid::from_raw(u.gid);
-    setresgid(gid, gid, gid).map_err(RuntimeError::sys(format!("setgid {}", u.gid)))?;
-    let uid = Uid::from_raw(u.uid);
-    setresuid(uid, uid, uid).map_err(RuntimeError::sys(format!("setuid {}", u.uid)))?;
-    Ok(())
 }

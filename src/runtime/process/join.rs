@@ -244,7 +244,7 @@ fn child(
     if !spec.no_new_privileges {
         seccomp::install_default()?;
     }
-    switch_user(&user)?;
+    user::switch_to(&user)?;
     capabilities::apply_process_sets()?;
     if spec.no_new_privileges {
         // SAFETY: prctl with integer arguments.
@@ -256,21 +256,6 @@ fn child(
     signals::reset_for_exec();
     fds::cloexec_from_3()?;
     exec::exec(&opts.args, &env)
-}
-
-fn switch_user(u: &user::ExecUser) -> Result<()> {
-    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-    let groups: Vec<Gid> = u
-        .additional_gids
-        .iter()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    setgroups(&groups).map_err(RuntimeError::sys("setgroups"))?;
-    let gid = Gid::from_raw(u.gid);
-    setresgid(gid, gid, gid).map_err(RuntimeError::sys(format!("setgid {}", u.gid)))?;
-    let uid = Uid::from_raw(u.uid);
-    setresuid(uid, uid, uid).map_err(RuntimeError::sys(format!("setuid {}", u.uid)))?;
-    Ok(())
 }
 
 /// Wait for the command, forwarding signals and (with a console) copying
