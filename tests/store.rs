@@ -148,7 +148,10 @@ fn bad_input_is_one_clear_line_and_leaves_the_store_unchanged() {
             vec!["tag", "nosuch:image", "x"],
             "no such image: nosuch:image",
         ),
-        (vec!["inspect", "nosuch"], "no such container or image: nosuch"),
+        (
+            vec!["inspect", "nosuch"],
+            "no such container or image: nosuch",
+        ),
         (vec!["rollback", "busybox:fixture"], "no earlier revision"),
         (vec!["revisions", "nosuch"], "no such tag"),
         (vec!["rmi", "nosuch:1"], "no such image"),

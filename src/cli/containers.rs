@@ -150,13 +150,12 @@ fn ports_text(i: &Info) -> String {
         .unwrap_or_default()
 }
 
+/// Each tag's current revision and digest, looked up once per `ps`.
+type TagHeads = std::collections::HashMap<(String, String), Option<(u64, Option<String>)>>;
+
 /// The tag's current revision when the container runs another image than
 /// the tag's current one (it is behind its tag: `rollout` moves it).
-fn behind(
-    store: &crate::store::Store,
-    i: &Info,
-    cache: &mut std::collections::HashMap<(String, String), Option<(u64, Option<String>)>>,
-) -> Option<u64> {
+fn behind(store: &crate::store::Store, i: &Info, cache: &mut TagHeads) -> Option<u64> {
     let img = &i.config.as_ref()?.image;
     let (name, tag) = (img.name.clone()?, img.tag.clone()?);
     let cur = cache
@@ -186,7 +185,7 @@ fn image_text(i: &Info, behind: Option<u64>) -> String {
 
 pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
     let store = open_store(root)?;
-    let mut tags = std::collections::HashMap::new();
+    let mut tags = TagHeads::new();
     let shown: Vec<Info> = ops::list(&store)
         .into_iter()
         .filter(|i| a.all || i.observed.is_live() || matches!(i.observed, Observed::Dead { .. }))

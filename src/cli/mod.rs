@@ -49,23 +49,27 @@ pub enum Command {
     /// Remove blobs and layers that no recent revision, container or cache entry uses
     Prune(prune::PruneArgs),
     /// Move a tag back to an earlier revision, and its containers with it
-    #[command(long_about = "Move a tag back to an earlier revision, and its containers with it.\n\n\
+    #[command(
+        long_about = "Move a tag back to an earlier revision, and its containers with it.\n\n\
         The default target is the newest earlier revision with another image; --to picks a \
         revision number or an image digest. Rollback never deletes history: it \
         appends a new revision (reason rollback) that points at the older image, \
         so rolling back twice returns to where you were. Then every container started \
         from the tag is recreated on that image, as `rollout` does (--no-rollout: only \
-        the tag moves). If a container fails to come up, the tag moves back.")]
+        the tag moves). If a container fails to come up, the tag moves back."
+    )]
     Rollback(deploy::RollbackArgs),
     /// Recreate the containers started from a tag on the tag's current image
-    #[command(long_about = "Recreate the containers started from a tag on the tag's current image.\n\n\
+    #[command(
+        long_about = "Recreate the containers started from a tag on the tag's current image.\n\n\
         Every option of a container is kept (name, ports, env, limits, volumes, restart \
         policy, log options). A container with published ports is replaced with no \
         downtime: the new one starts beside it, takes over its ports once it answers on \
         them (within --ready-timeout), then the old one gets its stop signal and -t \
         seconds to finish requests in flight. A container without published ports is \
         stopped, then started on the new image. A new container that never answers is \
-        removed and the old one keeps running.")]
+        removed and the old one keeps running."
+    )]
     Rollout(deploy::RolloutArgs),
     /// Run a command in a new container
     Run(run::RunArgs),

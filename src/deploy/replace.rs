@@ -218,15 +218,15 @@ fn handover(store: &Store, old: &Info, new_id: &str, rev: u64, opts: &Options) -
         ));
     }
     let ready_in = t0.elapsed();
-    // From here on the new container serves every new connection.
-    match control::request(
+    // From here on the new container serves every new connection. (An
+    // old one that ended meanwhile has nothing to drain.)
+    let asked = control::request(
         &old.dir,
         &Request::StopAccepting,
         Some(Duration::from_secs(5)),
-    ) {
-        Ok(_) => std::thread::sleep(SETTLE),
-        // It ended meanwhile (or lost its supervisor): nothing to drain.
-        Err(_) => {}
+    );
+    if asked.is_ok() {
+        std::thread::sleep(SETTLE);
     }
     match ops::stop(store, &old.id, opts.stop_timeout) {
         Ok(_) | Err(SupervisorError::NotFound(_)) => Ok(ready_in),

@@ -252,6 +252,34 @@ mod tests {
     }
 
     #[test]
+    fn listeners_travel_with_the_reply() {
+        let d = tempfile::tempdir().unwrap();
+        let l = bind(d.path()).unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let spec: PortSpec = format!("127.0.0.1:{port}:80").parse().unwrap();
+        let sent = spec.clone();
+        let t = std::thread::spawn(move || {
+            l.set_nonblocking(false).unwrap();
+            let (s, _) = l.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).unwrap();
+            assert_eq!(line, "{\"op\":\"take_listeners\"}\n");
+            let mut r = Reply::ok(None);
+            r.listeners = Some(vec![sent]);
+            send_with_fds(&s, &r, &[tcp.as_raw_fd()]).unwrap();
+        });
+        let (specs, fds) = take_listeners(d.path(), Duration::from_secs(5)).unwrap();
+        t.join().unwrap();
+        assert_eq!(specs, vec![spec]);
+        let got = std::net::TcpListener::from(fds.into_iter().next().unwrap());
+        assert_eq!(got.local_addr().unwrap().port(), port, "the same socket");
+        // It shares the accept queue: a connection made now is accepted here.
+        let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        got.accept().unwrap();
+    }
+
+    #[test]
     fn long_directories_work() {
         let d = tempfile::tempdir().unwrap();
         let long = d.path().join("x".repeat(100)).join("y".repeat(100));
