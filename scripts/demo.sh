@@ -8,7 +8,13 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+. rootfs-fixtures/lib.sh
 root=${SKIFF_ROOT:-/var/lib/skiff}
+
+[ "$(id -u)" = 0 ] || die "run as root: containers need namespaces, mounts and cgroups"
+command -v cargo >/dev/null || die "cargo not found: install Rust first"
+echo "== packages"
+ensure_packages curl busybox-static ca-certificates
 port=${PORT:-3000}
 
 echo "== building skiff (release)"
