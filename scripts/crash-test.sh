@@ -55,7 +55,7 @@ gen=0
 write_dockerfile $gen
 sk build -q -t app "$ctx" >/dev/null
 sk tag app app:prev >/dev/null
-sk run -d --name web --restart always busybox:fixture sleep 100000 >/dev/null
+sk run -d --init --name web --restart always app sleep 100000 >/dev/null
 
 # Each operation, run once to the end (the "repeat").
 op() {
@@ -93,8 +93,12 @@ for i in $(seq 1 "$kills"); do
     pkill -9 -P "$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    t0=$(date +%s%N)
     if report=$(sk fsck 2>&1) && op "$name" "$gen" >/dev/null 2>"$work/op.err"; then
         survived=$((survived + 1))
+        # Keep the longest run seen, so later kills can land anywhere in it.
+        t=$(( ($(date +%s%N) - t0) / 1000000 + 1 ))
+        [ "$t" -gt "${dur[$name]}" ] && dur[$name]=$t
     else
         failed=$((failed + 1))
         echo "kill $i during $name: not survived" >&2
@@ -103,5 +107,6 @@ for i in $(seq 1 "$kills"); do
         sk fsck --repair >/dev/null 2>&1 || true
     fi
 done
+echo "longest operation times (ms): $(for n in "${ops[@]}"; do printf '%s=%s ' "$n" "${dur[$n]}"; done)"
 echo "crash test: $survived of $kills kills survived ($failed not)"
 [ "$failed" -eq 0 ]

@@ -61,11 +61,14 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
         no_new_privileges: true,
         ..ContainerSpec::default()
     };
-    let c = Container::create(store, spec, step.layers.to_vec())?;
     // Who owns this build container: a later build removes it if we die.
-    let owner = c.dir().join(OWNER_FILE);
-    std::fs::write(&owner, std::process::id().to_string())
-        .map_err(runtime::RuntimeError::io("cannot write", &owner))?;
+    let pid = std::process::id().to_string();
+    let c = Container::create_with_files(
+        store,
+        spec,
+        step.layers.to_vec(),
+        &[(OWNER_FILE, pid.as_bytes())],
+    )?;
     let log = c.dir().join("build-output.log");
     let result = (|| {
         let stdio = if step.quiet {

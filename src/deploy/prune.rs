@@ -46,6 +46,10 @@ fn layers_in_use(store: &Store) -> HashSet<String> {
 pub fn prune(store: &Store, keep: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
     let keep = keep.max(1);
     let _gc = store.gc_exclusive()?;
+    // Leftovers of killed processes are garbage too.
+    if !dry_run {
+        store.sweep_tmp()?;
+    }
     let mut manifests: HashSet<Digest> = HashSet::new();
     let mut by_tag: std::collections::BTreeMap<(String, String), Vec<Digest>> = Default::default();
     for (name, tag, rev) in store.all_revision_digests()? {

@@ -45,6 +45,19 @@ impl Container {
     /// Check the spec against the host, create `containers/<id>/` with the
     /// overlay's upper and work directories and the /etc files.
     pub fn create(store: &Store, spec: ContainerSpec, layers: Vec<PathBuf>) -> Result<Container> {
+        Container::create_with_files(store, spec, layers, &[])
+    }
+
+    /// [`Container::create`], with extra files written into the container's
+    /// directory before it appears. The directory is made under `tmp/` and
+    /// renamed into `containers/`, so a crash never leaves half a container
+    /// there (the `tmp/` leftover is swept).
+    pub fn create_with_files(
+        store: &Store,
+        spec: ContainerSpec,
+        layers: Vec<PathBuf>,
+        extra: &[(&str, &[u8])],
+    ) -> Result<Container> {
         for m in &spec.mounts {
             if std::fs::symlink_metadata(&m.source).is_err() {
                 return Err(RuntimeError::Invalid(format!(
@@ -85,18 +98,32 @@ impl Container {
             volatile: false,
         };
         let c = Container { record, plan };
-        if let Err(e) = c.populate() {
-            let _ = std::fs::remove_dir_all(&dir);
+        let staging = crate::store::atomic::tempfile_in(&store.tmp_dir()).map_err(
+            RuntimeError::io("cannot create a directory in", &store.tmp_dir()),
+        )?;
+        let published = c.populate(&staging, extra).and_then(|()| {
+            std::fs::rename(&staging, &dir).map_err(RuntimeError::io("cannot create", &dir))?;
+            crate::store::atomic::sync_dir(&store.containers_dir())
+                .map_err(RuntimeError::io("cannot sync", &store.containers_dir()))
+        });
+        if let Err(e) = published {
+            let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }
         Ok(c)
     }
 
-    fn populate(&self) -> Result<()> {
-        let dir = &self.plan.container_dir;
+    /// Fill `dir` (the future `containers/<id>/`): overlay directories,
+    /// /etc files, name, extra files, and spec.json last.
+    fn populate(&self, dir: &Path, extra: &[(&str, &[u8])]) -> Result<()> {
         std::fs::create_dir(dir).map_err(RuntimeError::io("cannot create", dir))?;
-        for d in [self.plan.upper(), self.plan.work(), self.plan.mountpoint()] {
+        for name in ["upper", "work", "rootfs"] {
+            let d = dir.join(name);
             std::fs::create_dir(&d).map_err(RuntimeError::io("cannot create", &d))?;
+        }
+        for (name, bytes) in extra {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).map_err(RuntimeError::io("cannot write", &p))?;
         }
         etc_files::write(dir, &self.record.spec)?;
         if let Some(name) = &self.record.spec.name {
@@ -184,7 +211,22 @@ impl Container {
     /// Delete `containers/<id>/` (the container must not be running).
     pub fn remove(self) -> Result<()> {
         let dir = &self.plan.container_dir;
-        std::fs::remove_dir_all(dir).map_err(RuntimeError::io("cannot remove", dir))
+        discard_dir(dir).map_err(RuntimeError::io("cannot remove", dir))
+    }
+}
+
+/// Remove a container's directory so that a crash never leaves half of it
+/// in `containers/`: it is first renamed into the store's `tmp/` (whose
+/// leftovers are swept), then deleted there.
+pub fn discard_dir(dir: &Path) -> std::io::Result<()> {
+    let tmp = match dir.parent().and_then(Path::parent) {
+        Some(root) => crate::store::atomic::tempfile_in(&root.join("tmp"))?,
+        None => return std::fs::remove_dir_all(dir),
+    };
+    match std::fs::rename(dir, &tmp) {
+        Ok(()) => std::fs::remove_dir_all(&tmp),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) => std::fs::remove_dir_all(dir),
     }
 }
 

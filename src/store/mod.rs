@@ -91,6 +91,7 @@ impl Store {
                 .map_err(StoreError::io("cannot set permissions of", &dir))?;
         }
         layout::ensure_layout(&store)?;
+        store.heal_index()?;
         Ok(store)
     }
 

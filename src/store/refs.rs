@@ -123,9 +123,33 @@ impl Store {
             );
             text.push('\n');
         }
+        // The log and index.json are two files: a marker says the index may
+        // lag the log, so a crash between them is healed at the next open.
+        let pending = self.index_pending_path();
+        self.write_atomic(&pending, b"")?;
         self.write_atomic(&path, text.as_bytes())?;
         self.write_index_locked()?;
+        std::fs::remove_file(&pending).map_err(StoreError::io("cannot remove", &pending))?;
         Ok(rev)
+    }
+
+    fn index_pending_path(&self) -> PathBuf {
+        self.root().join("index.pending")
+    }
+
+    /// After a crash between a revision log write and the index rewrite:
+    /// rewrite index.json from the logs (the truth).
+    pub(crate) fn heal_index(&self) -> Result<()> {
+        let pending = self.index_pending_path();
+        if !pending.exists() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        if pending.exists() {
+            self.write_index_locked()?;
+            std::fs::remove_file(&pending).map_err(StoreError::io("cannot remove", &pending))?;
+        }
+        Ok(())
     }
 
     /// Every tag that currently points at an image: (name, tag, digest), sorted.
@@ -252,5 +276,22 @@ mod tests {
         assert!(check_name_tag("a", "../x").is_err());
         assert!(check_name_tag("Upper", "x").is_err());
         assert!(check_name_tag("127.0.0.1:5000/team/api", "1.4").is_ok());
+    }
+
+    #[test]
+    fn a_crash_between_log_and_index_is_healed_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let a = s.put_blob_bytes(b"{}").unwrap();
+        s.set_tag("app", "latest", Some(&a), Reason::Build, None)
+            .unwrap();
+        // As if killed after the log was written, before index.json.
+        let index = s.oci_dir().join("index.json");
+        std::fs::write(&index, r#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        std::fs::write(s.root().join("index.pending"), "").unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let text = std::fs::read_to_string(&index).unwrap();
+        assert!(text.contains("app:latest"), "{text}");
+        assert!(!s.root().join("index.pending").exists());
     }
 }

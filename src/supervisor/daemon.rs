@@ -829,7 +829,7 @@ impl Supervisor {
         self.reply_waiting(After::Exit);
         self.reply_waiting(After::Restart);
         if self.cfg.auto_remove {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = crate::runtime::container::discard_dir(&self.dir);
         }
     }
 }

@@ -264,7 +264,8 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<()> {
             }
         }
     }
-    std::fs::remove_dir_all(&i.dir).map_err(SupervisorError::io("cannot remove", &i.dir))
+    crate::runtime::container::discard_dir(&i.dir)
+        .map_err(SupervisorError::io("cannot remove", &i.dir))
 }
 
 /// Give container `id` the name `name` (or none) and mark its rollout
