@@ -52,4 +52,7 @@ step "summary"
 if [ ${#failed[@]} -gt 0 ]; then log "FAILED: ${failed[*]}"; else log "all steps passed"; fi
 echo "cargo test results (full log: $test_log):"
 grep -E '^test result:|^error(\[|:)|^---- .* ----$' "$test_log" | tail -n 60 || true
+# One total over every test binary, last, in the plain form CI reads.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
 [ ${#failed[@]} -eq 0 ]
