@@ -129,6 +129,8 @@ pub fn images(root: &Path, a: ImagesArgs) -> Result<i32> {
 pub fn tag(root: &Path, a: TagArgs) -> Result<i32> {
     let (name, tag) = parse_tag(&a.target)?;
     let store = open_store(root)?;
+    // Keep prune away between reading the source and the new tag naming it.
+    let _gc = store.gc_shared()?;
     let img = LocalImage::load(&store, &a.source)?;
     store.set_tag(&name, &tag, Some(&img.manifest_digest), Reason::Tag, None)?;
     Ok(0)

@@ -199,6 +199,9 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let detached = detached_options(&a, opts.network)?;
     let store = Store::open(root)
         .with_context(|| format!("cannot open the store at {}", root.display()))?;
+    // Keep prune away from the image until the container exists and uses
+    // it (a concurrent prune could remove its blobs or layers in between).
+    let gc = store.gc_shared()?;
     let image = LocalImage::load(&store, &a.image)?;
     let layers = image.layer_dirs(&store)?;
     let id = runtime::new_id();
@@ -208,6 +211,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let digest = image.manifest_digest.to_string();
     spec.image_digest = Some(digest.clone());
     let mut container = Container::create(&store, spec, layers)?;
+    drop(gc);
     container.set_ephemeral(a.rm && !a.detach);
     let config = RunConfig {
         image: image_use(&store, &a.image, &digest),

@@ -137,6 +137,9 @@ pub fn rollback(
     target(store, name, tag, to)?;
     let _lock = journal::lock(store)?;
     rollout::recover(store, name, tag, opts, report)?;
+    // Keep prune away between checking the target is there and the tag
+    // naming it again.
+    let gc = store.gc_shared()?;
     let (target, digest) = target(store, name, tag, to)?;
     let revs = store.revisions(name, tag)?;
     let current = revs
@@ -155,6 +158,7 @@ pub fn rollback(
         journal::save(store, &rec)?;
     }
     let new = store.set_tag(name, tag, Some(&digest), Reason::Rollback, Some(target))?;
+    drop(gc);
     report(Step::TagMoved {
         tag: format!("{name}:{tag}"),
         rev: new.rev,

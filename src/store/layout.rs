@@ -48,7 +48,11 @@ impl Store {
     pub(crate) fn index_json(&self) -> Result<Vec<u8>> {
         let mut manifests = Vec::new();
         for (name, tag, digest) in self.tags()? {
-            let size = self.blob_size(&digest)?;
+            // A tag whose manifest is gone (fsck reports it) must not make
+            // the whole store unusable: the index lists what exists.
+            let Ok(size) = self.blob_size(&digest) else {
+                continue;
+            };
             manifests.push(json!({
                 "mediaType": self.manifest_media_type(&digest),
                 "digest": digest.to_string(),

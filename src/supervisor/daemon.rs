@@ -259,7 +259,11 @@ impl Supervisor {
             .map_err(SupervisorError::io("cannot open the log in", &dir))?;
         tiny_init::enable(cfg.init);
         Ok(Supervisor {
-            restarter: Restarter::new(cfg.restart, 0),
+            restarter: match Restarter::first_delay_from_env() {
+                // Soak tests only (restart.rs, BACKOFF_ENV).
+                Some(first) => Restarter::new(cfg.restart, 0).with_first_delay(first),
+                None => Restarter::new(cfg.restart, 0),
+            },
             stop_signal: parse_signal(&cfg.stop_signal),
             store,
             dir,

@@ -22,6 +22,14 @@ pub const LONG_RUN: Duration = Duration::from_secs(10);
 pub const FIRST_DELAY: Duration = Duration::from_millis(100);
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
+/// For soak tests only (`scripts/soak.sh`): the first backoff delay in
+/// milliseconds (fractions allowed: `0.05`) instead of [`FIRST_DELAY`]; the
+/// cap scales with it (600 ×), so 1000 crash-loop restarts take a minute,
+/// not hours.
+/// Read once when a supervisor starts; `spawn.rs` passes it through the
+/// supervisor's otherwise empty environment. Never set it in production.
+pub const BACKOFF_ENV: &str = "SKIFF_RESTART_BACKOFF_MS";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Policy {
     #[default]
@@ -105,13 +113,22 @@ pub enum Decision {
 
 /// The state a supervisor keeps between runs: how many restarts so far and
 /// the current backoff delay.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Restarter {
     pub policy: Policy,
     /// Restarts done by the policy (shown as RESTARTS).
     pub count: u32,
     /// The delay the next quick failure waits; zero before the first one.
     delay: Duration,
+    /// [`FIRST_DELAY`] and [`MAX_DELAY`], unless scaled for a soak test.
+    first: Duration,
+    max: Duration,
+}
+
+impl Default for Restarter {
+    fn default() -> Restarter {
+        Restarter::new(Policy::default(), 0)
+    }
 }
 
 impl Restarter {
@@ -120,7 +137,24 @@ impl Restarter {
             policy,
             count,
             delay: Duration::ZERO,
+            first: FIRST_DELAY,
+            max: MAX_DELAY,
         }
+    }
+
+    /// Soak tests only: backoff from `first`, capped at 600 × `first`
+    /// (docker's 100 ms → 60 s, scaled). A zero `first` is taken as 1 µs so
+    /// the delay still doubles.
+    pub fn with_first_delay(mut self, first: Duration) -> Restarter {
+        self.first = first.max(Duration::from_micros(1));
+        self.max = self.first * (MAX_DELAY.as_millis() / FIRST_DELAY.as_millis()) as u32;
+        self
+    }
+
+    /// The [`BACKOFF_ENV`] override, if set to a number of milliseconds.
+    pub fn first_delay_from_env() -> Option<Duration> {
+        let ms: f64 = std::env::var(BACKOFF_ENV).ok()?.parse().ok()?;
+        Duration::try_from_secs_f64(ms / 1000.0).ok()
     }
 
     /// What to do after `ended`. A `Restart` counts as a restart.
@@ -142,9 +176,9 @@ impl Restarter {
             return Decision::Restart(Duration::ZERO);
         }
         self.delay = if self.delay.is_zero() {
-            FIRST_DELAY
+            self.first
         } else {
-            (self.delay * 2).min(MAX_DELAY)
+            (self.delay * 2).min(self.max)
         };
         Decision::Restart(self.delay)
     }
@@ -221,6 +255,18 @@ mod tests {
             [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000]
         );
         assert_eq!(r.count, 12);
+    }
+
+    #[test]
+    fn soak_backoff_scales_base_and_cap() {
+        let mut r = Restarter::new(Policy::Always, 0).with_first_delay(Duration::from_millis(1));
+        let delays: Vec<u128> = (0..12)
+            .map(|_| match r.decide(ended(1, 0)) {
+                Decision::Restart(d) => d.as_millis(),
+                Decision::Stay => panic!("always stays"),
+            })
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
     }
 
     #[test]

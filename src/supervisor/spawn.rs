@@ -78,6 +78,11 @@ pub fn spawn_with(root: &Path, id: &str, handover: Handover) -> Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .current_dir("/");
+    // Soak tests only: the one variable of the caller passed through
+    // (restart.rs, BACKOFF_ENV); never anything else of its environment.
+    if let Some(v) = std::env::var_os(super::restart::BACKOFF_ENV) {
+        cmd.env(super::restart::BACKOFF_ENV, v);
+    }
     if !high_raw.is_empty() {
         cmd.env(LISTEN_FDS_ENV, high_raw.len().to_string());
     }
