@@ -147,10 +147,7 @@ pub fn sweep_orphans(store: &Store) -> usize {
         let Ok(pid) = pid.trim().parse::<i32>() else {
             continue;
         };
-        let alive = !matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-            Err(nix::errno::Errno::ESRCH)
-        );
+        let alive = crate::store::tmp::pid_alive(pid.into());
         if alive {
             continue;
         }

@@ -25,6 +25,7 @@
 use super::{Digest, Result, Revision, Store, StoreError};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use super::tmp::{owner_pid, pid_alive};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -241,27 +242,6 @@ fn remove_any(p: &Path) -> io::Result<()> {
     }
 }
 
-/// Is a process with this pid alive (and not a zombie)?
-pub fn pid_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) | Err(nix::errno::Errno::EPERM) => {}
-        Err(_) => return false,
-    }
-    // A zombie has exited; only its parent has not reaped it yet.
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-            .unwrap_or(true),
-        Err(_) => true,
-    }
-}
 
 /// Is the process `{pid, start_time, boot_id}` of a state file still the
 /// one running under that pid (same boot, same start time)?
@@ -289,18 +269,6 @@ fn proc_start_time(pid: i64) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
-/// Parse a `tmp/` entry name `.tmp-<pid>-<hex>` into its pid.
-pub fn tmp_entry_pid(name: &str) -> Option<i64> {
-    let rest = name.strip_prefix(".tmp-")?;
-    let (pid, hex) = rest.split_once('-')?;
-    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    pid.parse().ok()
-}
 
 /// Who refers to a blob, for messages ("busybox:fixture", "cache entry …").
 type Referrers = BTreeMap<Digest, BTreeSet<String>>;
@@ -1023,7 +991,7 @@ impl<'a> Checker<'a> {
         for entry in read_dir_sorted(&dir)? {
             let path = entry.path();
             let fname = entry.file_name().to_string_lossy().to_string();
-            match tmp_entry_pid(&fname) {
+            match owner_pid(&fname) {
                 Some(pid) if pid_alive(pid) => self.add(
                     Severity::Note,
                     "tmp-in-use",
@@ -1100,10 +1068,10 @@ mod tests {
 
     #[test]
     fn tmp_names_parse() {
-        assert_eq!(tmp_entry_pid(".tmp-123-00ff"), Some(123));
-        assert_eq!(tmp_entry_pid(".tmp--00ff"), None);
-        assert_eq!(tmp_entry_pid(".tmp-12x-00ff"), None);
-        assert_eq!(tmp_entry_pid("other"), None);
+        assert_eq!(owner_pid(".tmp-123-00ff"), Some(123));
+        assert_eq!(owner_pid(".tmp--00ff"), None);
+        assert_eq!(owner_pid(".tmp-12x-00ff"), None);
+        assert_eq!(owner_pid("other"), None);
         assert!(pid_alive(std::process::id() as i64));
         assert!(!pid_alive(0));
         assert!(!pid_alive(-5));

@@ -6,16 +6,30 @@ use super::{layers::remove_tree, Result, Store};
 use std::path::PathBuf;
 
 /// The pid that created a tmp entry, from its name.
-pub fn owner_pid(name: &str) -> Option<i32> {
+pub fn owner_pid(name: &str) -> Option<i64> {
     name.strip_prefix(".tmp-")?.split('-').next()?.parse().ok()
 }
 
-fn alive(pid: i32) -> bool {
-    // kill(pid, 0): EPERM still means it exists.
-    !matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-        Err(nix::errno::Errno::ESRCH)
-    )
+/// Is a process with this pid alive (and not a zombie)?
+pub fn pid_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => {}
+        Err(_) => return false,
+    }
+    // A zombie has exited; only its parent has not reaped it yet.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+            .unwrap_or(true),
+        Err(_) => true,
+    }
 }
 
 impl Store {
@@ -29,7 +43,7 @@ impl Store {
         {
             let name = e.file_name().to_string_lossy().into_owned();
             match owner_pid(&name) {
-                Some(pid) if alive(pid) && pid != 0 => {}
+                Some(pid) if pid_alive(pid) => {}
                 _ => out.push(e.path()),
             }
         }
