@@ -22,10 +22,10 @@
 //! blob that verifies is never removed; layers nobody uses are left for
 //! `skiff prune`.
 
+use super::tmp::{owner_pid, pid_alive};
 use super::{Digest, Result, Revision, Store, StoreError};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use super::tmp::{owner_pid, pid_alive};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -242,7 +242,6 @@ fn remove_any(p: &Path) -> io::Result<()> {
     }
 }
 
-
 /// Is the process `{pid, start_time, boot_id}` of a state file still the
 /// one running under that pid (same boot, same start time)?
 fn same_process(p: &Value, pid: i64) -> bool {
@@ -268,7 +267,6 @@ fn proc_start_time(pid: i64) -> Option<u64> {
     // Fields after the command start at field 3.
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
-
 
 /// Who refers to a blob, for messages ("busybox:fixture", "cache entry …").
 type Referrers = BTreeMap<Digest, BTreeSet<String>>;
