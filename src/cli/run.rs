@@ -210,9 +210,6 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     })?;
     let digest = image.manifest_digest.to_string();
     spec.image_digest = Some(digest.clone());
-    let mut container = Container::create(&store, spec, layers)?;
-    drop(gc);
-    container.set_ephemeral(a.rm && !a.detach);
     let config = RunConfig {
         image: image_use(&store, &a.image, &digest),
         options: recorded_options(&a, &opts),
@@ -230,10 +227,17 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         auto_remove: a.rm,
         replaces: None,
     };
-    if let Err(e) = config.save(&store, container.dir()) {
-        let _ = container.remove();
-        return Err(e.into());
-    }
+    // The container appears with its config.json (one rename), so a kill
+    // never leaves a container that `start` or a rollout cannot recreate.
+    let config_bytes = serde_json::to_vec_pretty(&config)?;
+    let mut container = Container::create_with_files(
+        &store,
+        spec,
+        layers,
+        &[(crate::supervisor::CONFIG_FILE, &config_bytes)],
+    )?;
+    drop(gc);
+    container.set_ephemeral(a.rm && !a.detach);
     if a.detach {
         return run_detached(&store, container);
     }

@@ -52,7 +52,6 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
         &lookup,
     )?;
     spec.image_digest = Some(digest.to_string());
-    let container = Container::create(store, spec, layers)?;
     let new_cfg = RunConfig {
         image: ImageUse {
             reference: cfg.image.reference.clone(),
@@ -78,9 +77,15 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
         }),
         ..cfg.clone()
     };
-    if let Err(e) = new_cfg.save(store, container.dir()) {
-        let _ = container.remove();
-        return Err(e.into());
-    }
+    // The config (with `replaces`) is in the directory when it appears, so
+    // a kill at any instant leaves a replacement that recovery recognizes.
+    let cfg_bytes =
+        serde_json::to_vec_pretty(&new_cfg).map_err(|e| DeployError::Invalid(e.to_string()))?;
+    Container::create_with_files(
+        store,
+        spec,
+        layers,
+        &[(crate::supervisor::CONFIG_FILE, &cfg_bytes)],
+    )?;
     Ok(id)
 }
