@@ -1009,3 +1009,30 @@ fn add_of_a_symlinked_archive_does_not_read_the_host() {
         );
     }
 }
+
+#[test]
+fn gzipped_archive_bomb_stops_at_the_limit_on_load() {
+    let s = store();
+    let mut t = Vec::new();
+    entry(
+        &mut t,
+        "zeros",
+        EntryType::Regular,
+        "",
+        &vec![0u8; 32 << 20],
+    );
+    let bomb = gzip(&end(t));
+    let files = tempfile::tempdir().unwrap();
+    let path = write_file(files.path(), "bomb.tar.gz", &bomb);
+    let before = snapshot(&s);
+    let out = s
+        .cmd()
+        .args(["load", "-i", path.to_str().unwrap()])
+        .env("SKIFF_MAX_LAYER_BYTES", "1M")
+        .output()
+        .unwrap();
+    let err = assert_refusal(&out, "more than 1048576 bytes");
+    assert!(err.contains("SKIFF_MAX_LAYER_BYTES"), "{err}");
+    assert_eq!(before, snapshot(&s), "the disk is reclaimed");
+    assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
+}

@@ -673,12 +673,31 @@ fn load_file(store: &Store, mut file: File, shown: &str) -> Result<Vec<Loaded>> 
                 .create_new(true)
                 .open(&tmp.0)
                 .map_err(io_err("cannot create", &tmp.0))?;
-            let mut gz =
-                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
-            io::copy(&mut gz, &mut out).map_err(|e| ArchiveError::NotAnImage {
+            let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
+            // A gzip bomb stops at the layer size limit, as in unpacking.
+            let limit = super::unpack::UnpackOptions::from_env()
+                .map_err(|e| ArchiveError::NotAnImage {
+                    path: shown.to_string(),
+                    why: e.to_string(),
+                })?
+                .max_bytes;
+            let copied = io::copy(
+                &mut gz.take(limit.map_or(u64::MAX, |l| l.saturating_add(1))),
+                &mut out,
+            )
+            .map_err(|e| ArchiveError::NotAnImage {
                 path: shown.to_string(),
                 why: format!("cannot decompress: {e}"),
             })?;
+            if let Some(l) = limit.filter(|l| copied > *l) {
+                return Err(ArchiveError::NotAnImage {
+                    path: shown.to_string(),
+                    why: format!(
+                        "it expands to more than {l} bytes ({} sets the limit)",
+                        super::unpack::MAX_LAYER_BYTES_ENV
+                    ),
+                });
+            }
             out.seek(SeekFrom::Start(0))
                 .map_err(io_err("cannot read", &tmp.0))?;
             _plain = tmp;
