@@ -101,10 +101,11 @@ impl Container {
         let staging = crate::store::atomic::tempfile_in(&store.tmp_dir()).map_err(
             RuntimeError::io("cannot create a directory in", &store.tmp_dir()),
         )?;
+        // The rename makes the directory appear whole. No fsync: a
+        // container's files are runtime state, not store content, and
+        // `skiff run` is a hot path.
         let published = c.populate(&staging, extra).and_then(|()| {
-            std::fs::rename(&staging, &dir).map_err(RuntimeError::io("cannot create", &dir))?;
-            crate::store::atomic::sync_dir(&store.containers_dir())
-                .map_err(RuntimeError::io("cannot sync", &store.containers_dir()))
+            std::fs::rename(&staging, &dir).map_err(RuntimeError::io("cannot create", &dir))
         });
         if let Err(e) = published {
             let _ = std::fs::remove_dir_all(&staging);
