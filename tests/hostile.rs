@@ -345,9 +345,8 @@ fn very_long_names_are_refused() {
     import_refused(&s, "evil:2", &end(t), "layer tar");
 }
 
-#[test]
-fn gzip_bomb_stops_at_the_limit_and_reclaims_the_disk() {
-    let s = store();
+/// A small gzipped tar that expands to 32 MiB of zeros, in a temp dir.
+fn gzip_bomb() -> (tempfile::TempDir, std::path::PathBuf) {
     let mut t = Vec::new();
     entry(
         &mut t,
@@ -360,6 +359,13 @@ fn gzip_bomb_stops_at_the_limit_and_reclaims_the_disk() {
     assert!(bomb.len() < 100_000, "{}", bomb.len());
     let files = tempfile::tempdir().unwrap();
     let path = write_file(files.path(), "bomb.tar.gz", &bomb);
+    (files, path)
+}
+
+#[test]
+fn gzip_bomb_stops_at_the_limit_and_reclaims_the_disk() {
+    let s = store();
+    let (_files, path) = gzip_bomb();
     let before = snapshot(&s);
     let out = s
         .cmd()
@@ -1013,17 +1019,7 @@ fn add_of_a_symlinked_archive_does_not_read_the_host() {
 #[test]
 fn gzipped_archive_bomb_stops_at_the_limit_on_load() {
     let s = store();
-    let mut t = Vec::new();
-    entry(
-        &mut t,
-        "zeros",
-        EntryType::Regular,
-        "",
-        &vec![0u8; 32 << 20],
-    );
-    let bomb = gzip(&end(t));
-    let files = tempfile::tempdir().unwrap();
-    let path = write_file(files.path(), "bomb.tar.gz", &bomb);
+    let (_files, path) = gzip_bomb();
     let before = snapshot(&s);
     let out = s
         .cmd()
