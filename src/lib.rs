@@ -1,7 +1,7 @@
 //! skiff: a daemonless container runtime and image builder.
 //!
 //! The arrows go one way: `cli` → `deploy` → `build`/`supervisor`/`registry`
-//! → `runtime`/`image` → `store`. See DESIGN.md.
+//! → `runtime`/`image` → `store`; `units` (sizes) is a leaf anyone may use. See DESIGN.md.
 
 pub mod build;
 pub mod cli;
@@ -11,3 +11,4 @@ pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod supervisor;
+pub mod units;

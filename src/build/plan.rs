@@ -809,39 +809,11 @@ fn parse_ports(spec: &str) -> Result<Vec<ExposedPort>, String> {
         .collect())
 }
 
-const SIGNALS: [&str; 35] = [
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
-    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
-    "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-];
-
-/// docker's `signal.ParseSignal`: a number, or a name with or without SIG.
+/// docker's `signal.ParseSignal`, shared with the supervisor that sends it.
 fn check_signal(s: &str) -> Result<(), String> {
-    let bad = || format!("invalid signal: {s}");
-    if let Ok(n) = s.parse::<i64>() {
-        return if (1..=64).contains(&n) {
-            Ok(())
-        } else {
-            Err(bad())
-        };
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let rt = |prefix: &str, max: u32| {
-        name.strip_prefix(prefix)
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| (1..=max).contains(&n))
-    };
-    if SIGNALS.contains(&name)
-        || name == "RTMIN"
-        || name == "RTMAX"
-        || rt("RTMIN+", 15)
-        || rt("RTMAX-", 14)
-    {
-        Ok(())
-    } else {
-        Err(bad())
-    }
+    s.parse::<crate::runtime::Signum>()
+        .map(|_| ())
+        .map_err(|_| format!("invalid signal: {s}"))
 }
 
 fn command_text(c: &CommandForm) -> String {

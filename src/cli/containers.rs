@@ -90,11 +90,29 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
-    /// Container name or id
-    pub container: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-    pub command: Vec<String>,
+    /// The container (name or id), then the command and its arguments:
+    /// everything after the container belongs to the command
+    #[arg(
+        value_name = "CONTAINER COMMAND [ARG...]",
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true
+    )]
+    pub container_and_command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The container as the user named it.
+    pub fn container(&self) -> &str {
+        self.container_and_command
+            .first()
+            .map_or("", String::as_str)
+    }
+
+    /// The command and its arguments.
+    pub fn command(&self) -> &[String] {
+        self.container_and_command.get(1..).unwrap_or(&[])
+    }
 }
 
 #[derive(Args, Debug)]
@@ -403,14 +421,14 @@ pub fn rm(root: &Path, a: RmArgs) -> Result<i32> {
 pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let store = open_store(root)?;
-    let id = resolve(&store, &a.container)?;
+    let id = resolve(&store, a.container())?;
     let i = ops::info(&store, &id)?;
     let (Observed::Up { .. }, Some(pid)) = (&i.observed, i.state.pid) else {
-        bail!("container {} is not running", a.container);
+        bail!("container {} is not running", a.container());
     };
     let container = Container::open(&store, &id)?;
     let opts = ExecOptions {
-        args: a.command.clone(),
+        args: a.command().to_vec(),
         env: a.env.clone(),
         user: a.user.clone(),
         workdir: a.workdir.clone(),
@@ -424,7 +442,7 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
             eprintln!("skiff: {e}");
             return Ok(e.exit_code());
         }
-        Err(e) => return Err(e).context(format!("cannot exec in container {}", a.container)),
+        Err(e) => return Err(e).context(format!("cannot exec in container {}", a.container())),
     };
     Ok(join::wait(joined, &mut forwarder, a.interactive)?)
 }

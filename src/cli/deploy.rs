@@ -44,21 +44,11 @@ pub struct ReplaceArgs {
     pub time: u64,
 }
 
-/// `30s`, `500ms`, `2m`, `30` (seconds).
+/// `30s`, `500ms`, `2m`, `30` (seconds): a positive duration under a day.
 fn parse_duration(s: &str) -> Option<Duration> {
-    let t = s.trim();
-    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let v: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs > 0.0 && secs < 86400.0).then(|| Duration::from_secs_f64(secs))
+    crate::units::parse_duration(s)
+        .ok()
+        .filter(|d| !d.is_zero() && d.as_secs() < 86400)
 }
 
 impl ReplaceArgs {
@@ -166,7 +156,8 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        for bad in ["", "s", "0", "-1s", "3h", "abc"] {
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        for bad in ["", "s", "0", "-1s", "25h", "1m30", "abc"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

@@ -1,24 +1,6 @@
 //! Small helpers for human output: sizes, ages, tables.
 
-/// Sizes as docker prints them (SI units): 4.26MB, 512kB, 12B.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{:.3}", v)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + UNITS[u]
-    }
-}
+pub use crate::units::human_size;
 
 /// "About a minute ago", "3 hours ago", from an RFC 3339 time.
 pub fn human_age(rfc3339: &str) -> String {
@@ -72,17 +54,5 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     line(header.to_vec());
     for r in rows {
         line(r.iter().map(String::as_str).collect());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_size(12), "12B");
-        assert_eq!(human_size(4_260_000), "4.26MB");
-        assert_eq!(human_size(1_000_000), "1MB");
     }
 }

@@ -107,6 +107,23 @@ pub enum Command {
     Fsck(fsck::FsckArgs),
 }
 
+impl Command {
+    /// Commands that only read and print: a closed pipe (`skiff ps | head
+    /// -1`) ends them quietly, as it ends `ls`. Commands that change state
+    /// keep SIGPIPE ignored so they always finish what they began.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::History(_)
+                | Command::Images(_)
+                | Command::Inspect(_)
+                | Command::Revisions(_)
+                | Command::Ps(_)
+                | Command::Logs(_)
+        )
+    }
+}
+
 /// Where the store lives: `--root`, else `$SKIFF_ROOT`, else /var/lib/skiff.
 pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
     cli_root
@@ -124,6 +141,9 @@ pub fn main() -> i32 {
         }
     };
     let root = store_root(&cli.root);
+    if cli.command.only_prints() {
+        crate::runtime::sys::default_sigpipe();
+    }
     let result = match cli.command {
         Command::Build(a) => build::build(&root, a),
         Command::History(a) => build::history(&root, a),

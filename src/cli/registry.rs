@@ -241,22 +241,9 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// "16m", "1g", "65536", "512k" (binary units).
+/// A registry chunk size: the one size parser, with context.
 fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.trim_end_matches('b').trim_end_matches('i');
-    let (num, mul) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("invalid size {s:?}: expected a number with an optional k, m or g"))?;
-    n.checked_mul(mul)
-        .ok_or_else(|| anyhow!("size {s:?} is too large"))
+    Ok(crate::units::parse_size(s)?)
 }
 
 pub fn push(root: &Path, a: PushArgs) -> Result<i32> {

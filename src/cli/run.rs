@@ -88,11 +88,28 @@ pub struct RunArgs {
     /// Security options: no-new-privileges[=true|false]
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
-    /// The image: NAME[:TAG], NAME@DIGEST or an image id
-    pub image: String,
-    /// The command and its arguments (everything after IMAGE)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+    /// The image (NAME[:TAG], NAME@DIGEST or an image id), then the command
+    /// and its arguments: everything after IMAGE belongs to the container,
+    /// whatever it looks like (`skiff run node-api -e 'console.log(1)'`)
+    #[arg(
+        value_name = "IMAGE [COMMAND [ARG...]]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    pub image_and_args: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image as the user named it.
+    pub fn image(&self) -> &str {
+        self.image_and_args.first().map_or("", String::as_str)
+    }
+
+    /// The command and its arguments (everything after IMAGE).
+    pub fn args(&self) -> &[String] {
+        self.image_and_args.get(1..).unwrap_or(&[])
+    }
 }
 
 fn no_new_privileges(opts: &[String]) -> Result<bool> {
@@ -125,7 +142,7 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         entrypoint: a.entrypoint.clone(),
-        args: a.args.clone(),
+        args: a.args().to_vec(),
         network: a.network.parse::<NetworkMode>()?,
         volumes: a.volume.clone(),
         tmpfs: a.tmpfs.clone(),
@@ -202,16 +219,16 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     // Keep prune away from the image until the container exists and uses
     // it (a concurrent prune could remove its blobs or layers in between).
     let gc = store.gc_shared()?;
-    let image = LocalImage::load(&store, &a.image)?;
+    let image = LocalImage::load(&store, a.image())?;
     let layers = image.layer_dirs(&store)?;
     let id = runtime::new_id();
-    let mut spec = ContainerSpec::build(&id, &a.image, &image.config.config, &opts, &|n| {
+    let mut spec = ContainerSpec::build(&id, a.image(), &image.config.config, &opts, &|n| {
         std::env::var(n).ok()
     })?;
     let digest = image.manifest_digest.to_string();
     spec.image_digest = Some(digest.clone());
     let config = RunConfig {
-        image: image_use(&store, &a.image, &digest),
+        image: image_use(&store, a.image(), &digest),
         options: recorded_options(&a, &opts),
         ports: detached.ports,
         restart: detached.policy,
@@ -254,24 +271,8 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
 
 fn recorded_options(a: &RunArgs, opts: &RunOptions) -> Options {
     Options {
-        name: opts.name.clone(),
-        hostname: opts.hostname.clone(),
-        env: opts.env.clone(),
+        run: opts.clone(),
         env_files: a.env_file.clone(),
-        env_file_lines: opts.env_file_lines.clone(),
-        workdir: opts.workdir.clone(),
-        user: opts.user.clone(),
-        entrypoint: opts.entrypoint.clone(),
-        args: opts.args.clone(),
-        network: opts.network,
-        volumes: opts.volumes.clone(),
-        tmpfs: opts.tmpfs.clone(),
-        read_only: opts.read_only,
-        memory: opts.memory.clone(),
-        cpus: opts.cpus.clone(),
-        pids_limit: opts.pids_limit,
-        no_new_privileges: opts.no_new_privileges,
-        tty: opts.tty,
         publish: a.publish.clone(),
         log_opts: a.log_opt.clone(),
     }

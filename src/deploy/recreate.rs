@@ -8,7 +8,7 @@
 
 use super::{DeployError, Result};
 use crate::image::local::LocalImage;
-use crate::runtime::{self, Container, ContainerSpec};
+use crate::runtime::{self, Container, ContainerSpec, RunOptions};
 use crate::store::{Digest, Store};
 use crate::supervisor::config::{ImageUse, Options, Replaces, RunConfig};
 use crate::supervisor::ops::Info;
@@ -61,7 +61,10 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
             digest: digest.to_string(),
         },
         options: Options {
-            name: temp,
+            run: RunOptions {
+                name: temp,
+                ..cfg.options.run.clone()
+            },
             ..cfg.options.clone()
         },
         stop_signal: img

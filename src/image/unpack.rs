@@ -60,38 +60,14 @@ impl UnpackOptions {
             Err(std::env::VarError::NotUnicode(v)) => {
                 return Err(UnpackError::BadLimit(v.to_string_lossy().into_owned()))
             }
-            Ok(v) => match parse_size(&v) {
-                Some(0) => None,
-                Some(n) => Some(n),
-                None => return Err(UnpackError::BadLimit(v)),
+            Ok(v) => match crate::units::parse_size(&v) {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                Err(_) => return Err(UnpackError::BadLimit(v)),
             },
         };
         Ok(UnpackOptions { max_bytes })
     }
-}
-
-/// `123`, `64G`, `512m`, `1Ti`: a byte count with an optional binary suffix.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let s = s.strip_suffix(['b', 'B']).unwrap_or(s);
-    let s = s.strip_suffix(['i', 'I']).unwrap_or(s);
-    let (num, shift) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_lowercase() {
-                'k' => 10,
-                'm' => 20,
-                'g' => 30,
-                't' => 40,
-                _ => return None,
-            };
-            (&s[..i], shift)
-        }
-        _ => (s, 0),
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
 
 /// What [`unpack_layer`] did.
@@ -1810,27 +1786,6 @@ mod tests {
             let tar = b.into_inner().unwrap();
             let err = unpack(&tar, tmp.path()).unwrap_err();
             assert!(err.to_string().contains("PAX size"), "{bad:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("123"), Some(123));
-        assert_eq!(parse_size("64G"), Some(64 << 30));
-        assert_eq!(parse_size("512m"), Some(512 << 20));
-        assert_eq!(parse_size("1Ti"), Some(1 << 40));
-        assert_eq!(parse_size("2KiB"), Some(2048));
-        assert_eq!(parse_size("0"), Some(0));
-        for bad in [
-            "",
-            "G",
-            "-1",
-            "1.5G",
-            "1X",
-            "99999999999999999999",
-            "16777216T",
-        ] {
-            assert_eq!(parse_size(bad), None, "{bad}");
         }
     }
 

@@ -174,21 +174,7 @@ fn render(out: &mut String, st: &mut State) {
     st.drawn = st.bars.len();
 }
 
-/// Sizes as docker prints them: 12B, 4.26MB.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.1}{}", UNITS[u])
-    }
-}
+pub use crate::units::human_size as human;
 
 /// A reader that reports to a progress bar and stops when `cancel` is set
 /// (another blob of the same transfer failed).

@@ -289,6 +289,17 @@ impl Running {
         kill(self.pid, sig).map_err(RuntimeError::sys(format!("send {sig} to the container")))
     }
 
+    /// Send any signal by number (the real-time ones included).
+    pub fn signal_num(&self, sig: super::Signum) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        super::sys::kill(self.pid, sig.raw()).map_err(|source| RuntimeError::Sys {
+            what: format!("send {sig} to the container"),
+            source,
+        })
+    }
+
     /// Non-blocking: the exit status if the container has ended.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         self.reap(WaitPidFlag::WNOHANG)

@@ -71,8 +71,12 @@ pub struct Resources {
 pub const CPU_PERIOD_US: u64 = 100_000;
 
 /// The `run` options as given on the command line (already split, env files
-/// already read into lines).
-#[derive(Clone, Debug, Default)]
+/// already read into lines). This is the one record of a container's
+/// options: `run` fills it from its flags, the supervisor's config.json
+/// stores it as it is (flattened), and restart, rollout and rollback build
+/// the new spec from the stored copy. A new option is one field here and
+/// one flag in `cli/run.rs`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunOptions {
     pub name: Option<String>,
     pub hostname: Option<String>,
@@ -302,24 +306,10 @@ pub fn parse_memory(s: &str) -> Result<u64> {
     let bad = || {
         RuntimeError::Invalid(format!("invalid memory value {s:?} (expected a number with an optional unit b, k, m or g, e.g. 64m)"))
     };
-    let t = s.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix('b')
-        .filter(|r| r.ends_with(|c: char| c.is_ascii_alphabetic()))
-        .unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        Some('b') => (&t[..t.len() - 1], 1),
-        _ => (t, 1),
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    if !v.is_finite() || v <= 0.0 {
+    let bytes = crate::units::parse_size(s).map_err(|_| bad())?;
+    if bytes == 0 {
         return Err(bad());
     }
-    let bytes = (v * mult as f64) as u64;
     if bytes < 6 << 20 {
         return Err(RuntimeError::Invalid(format!(
             "memory limit {s:?} is too small: the minimum is 6m"

@@ -200,6 +200,24 @@ pub fn close_range_cloexec(first: u32) -> std::io::Result<()> {
     cvt(rc).map(|_| ())
 }
 
+/// kill(2) with a raw signal number: nix's `Signal` cannot name the
+/// real-time signals an image may choose as its STOPSIGNAL.
+pub fn kill(pid: nix::unistd::Pid, signo: i32) -> std::io::Result<()> {
+    // SAFETY: plain integer arguments; no memory is passed.
+    let rc = unsafe { libc::kill(pid.as_raw(), signo) };
+    cvt(rc.into()).map(|_| ())
+}
+
+/// Let SIGPIPE end this process, as it ends `ls | head`: the Rust runtime
+/// ignores it, so a printing command would see EPIPE on every write and
+/// panic in `println!`. Only for commands that just print.
+pub fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_DFL installs no handler code; called before any thread
+    // is started.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// execveat(fd, "", argv, envp, AT_EMPTY_PATH). Returns only on failure.
 pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> std::io::Error {
     let argv_p: Vec<*const libc::c_char> = argv

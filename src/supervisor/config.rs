@@ -7,7 +7,7 @@
 use super::ports::PortSpec;
 use super::restart::Policy;
 use super::{Result, SupervisorError, CONFIG_FILE};
-use crate::runtime::{NetworkMode, RunOptions};
+use crate::runtime::RunOptions;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ impl LogOptions {
                 .ok_or_else(|| bad("expected key=value"))?;
             match k {
                 "max-size" => {
-                    let n = parse_size(v).ok_or_else(|| bad("expected a size such as 10m"))?;
+                    let n = crate::units::parse_size(v).map_err(|e| bad(&e.to_string()))?;
                     o.max_size = (n > 0).then_some(n);
                 }
                 "max-file" => {
@@ -94,67 +94,23 @@ impl LogOptions {
     }
 }
 
-/// `10m`, `512k`, `1g`, `4096` (binary units, as docker's log options).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1u64 << 10),
-        'm' => (&t[..t.len() - 1], 1 << 20),
-        'g' => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some((v * mult as f64) as u64)
-}
-
-/// The `run` options as given, in a form that can be stored and replayed.
+/// The `run` options as given, in a form that can be stored and replayed:
+/// the runtime's [`RunOptions`] (flattened, so config.json keeps one flat
+/// object) plus what only the supervisor and `restart --update-env` use.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Options {
-    pub name: Option<String>,
-    pub hostname: Option<String>,
-    pub env: Vec<String>,
-    /// The `--env-file` paths, and their lines as read at create time.
+    #[serde(flatten)]
+    pub run: RunOptions,
+    /// The `--env-file` paths (their lines, as read at create time, are in
+    /// `run.env_file_lines`).
     pub env_files: Vec<PathBuf>,
-    pub env_file_lines: Vec<String>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub entrypoint: Option<String>,
-    pub args: Vec<String>,
-    pub network: NetworkMode,
-    pub volumes: Vec<String>,
-    pub tmpfs: Vec<String>,
-    pub read_only: bool,
-    pub memory: Option<String>,
-    pub cpus: Option<String>,
-    pub pids_limit: Option<i64>,
-    pub no_new_privileges: bool,
-    pub tty: bool,
     pub publish: Vec<String>,
     pub log_opts: Vec<String>,
 }
 
 impl Options {
     pub fn run_options(&self) -> RunOptions {
-        RunOptions {
-            name: self.name.clone(),
-            hostname: self.hostname.clone(),
-            env: self.env.clone(),
-            env_file_lines: self.env_file_lines.clone(),
-            workdir: self.workdir.clone(),
-            user: self.user.clone(),
-            entrypoint: self.entrypoint.clone(),
-            args: self.args.clone(),
-            network: self.network,
-            volumes: self.volumes.clone(),
-            tmpfs: self.tmpfs.clone(),
-            read_only: self.read_only,
-            memory: self.memory.clone(),
-            cpus: self.cpus.clone(),
-            pids_limit: self.pids_limit,
-            no_new_privileges: self.no_new_privileges,
-            tty: self.tty,
-        }
+        self.run.clone()
     }
 }
 
@@ -245,6 +201,62 @@ pub fn image_use(store: &Store, reference: &str, digest: &str) -> ImageUse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::NetworkMode;
+
+    /// Every option set to something other than its default.
+    fn all_options() -> Options {
+        Options {
+            run: RunOptions {
+                name: Some("api".into()),
+                hostname: Some("h".into()),
+                env: vec!["A=1".into()],
+                env_file_lines: vec!["B=2".into()],
+                workdir: Some("/app".into()),
+                user: Some("node".into()),
+                entrypoint: Some("".into()),
+                args: vec!["-e".into(), "x".into()],
+                network: NetworkMode::Host,
+                volumes: vec!["/a:/b:ro".into()],
+                tmpfs: vec!["/tmp".into()],
+                read_only: true,
+                memory: Some("64m".into()),
+                cpus: Some("0.5".into()),
+                pids_limit: Some(10),
+                no_new_privileges: true,
+                tty: true,
+            },
+            env_files: vec!["/env".into()],
+            publish: vec!["3000:3000".into()],
+            log_opts: vec!["max-size=1m".into()],
+        }
+    }
+
+    /// The spec round-trips through config.json: what `run` records is what
+    /// restart and rollout read back, field for field. A field added to
+    /// `RunOptions` or `Options` fails here until this test sets it.
+    #[test]
+    fn every_option_round_trips_through_config_json() {
+        let o = all_options();
+        let json = serde_json::to_value(&o).unwrap();
+        let defaults = serde_json::to_value(Options::default()).unwrap();
+        let (serde_json::Value::Object(set), serde_json::Value::Object(def)) = (&json, &defaults)
+        else {
+            panic!("options are a JSON object");
+        };
+        assert_eq!(set.len(), def.len());
+        for (k, v) in set {
+            assert_ne!(
+                Some(v),
+                def.get(k),
+                "{k} is left at its default in all_options()"
+            );
+        }
+        // One flat object, as config.json always had.
+        assert_eq!(json["memory"], "64m");
+        let back: Options = serde_json::from_value(json).unwrap();
+        assert_eq!(back, o);
+        assert_eq!(back.run_options(), o.run);
+    }
 
     #[test]
     fn log_options() {
@@ -260,8 +272,6 @@ mod tests {
         assert!(LogOptions::parse(&["max-file=3".into()]).is_err());
         assert!(LogOptions::parse(&["max-size=ten".into()]).is_err());
         assert!(LogOptions::parse(&["compress=true".into()]).is_err());
-        assert_eq!(parse_size("1k"), Some(1024));
-        assert_eq!(parse_size("1.5m"), Some(3 << 19));
     }
 
     #[test]

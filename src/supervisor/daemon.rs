@@ -25,7 +25,7 @@ use super::state::{ProcessRef, State, Status};
 use super::{now_rfc3339, Result, SupervisorError, LOCK_FILE};
 use crate::runtime::process::{sealed_exe, tiny_init};
 use crate::runtime::signals::{Event, Forwarder as Signals};
-use crate::runtime::{Container, ExitStatus, Running, Stdio};
+use crate::runtime::{Container, ExitStatus, Running, Signum, Stdio};
 use crate::store::Store;
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
@@ -120,7 +120,7 @@ struct Supervisor {
     /// Stop this container first (a rollout's replacement without ports).
     stop_first: Option<(String, u64)>,
     stopping: Option<Stopping>,
-    stop_signal: Signal,
+    stop_signal: Signum,
     done: bool,
     /// Code was faulted in since the last trim: trim again once idle.
     untrimmed: bool,
@@ -128,17 +128,11 @@ struct Supervisor {
     _lock: std::fs::File,
 }
 
-pub fn parse_signal(s: &str) -> Signal {
-    let t = s.trim().to_ascii_uppercase();
-    if let Ok(n) = t.parse::<i32>() {
-        return Signal::try_from(n).unwrap_or(Signal::SIGTERM);
-    }
-    let name = if t.starts_with("SIG") {
-        t
-    } else {
-        format!("SIG{t}")
-    };
-    name.parse().unwrap_or(Signal::SIGTERM)
+/// The container's stop signal. The config was checked when the container
+/// was created (and images' STOPSIGNAL at build), so a name that no longer
+/// parses can only come from a hand-edited file: stop with SIGTERM then.
+pub fn parse_signal(s: &str) -> Signum {
+    s.parse().unwrap_or(Signum::TERM)
 }
 
 /// The listeners a rollout handed over (`spawn::Handover`): descriptors
@@ -670,11 +664,11 @@ impl Supervisor {
         });
         if let Some(r) = &self.run {
             let sig = if timeout == 0 {
-                Signal::SIGKILL
+                Signum::KILL
             } else {
                 self.stop_signal
             };
-            let _ = r.running.signal(sig);
+            let _ = r.running.signal_num(sig);
         }
     }
 
@@ -843,9 +837,10 @@ mod tests {
     #[test]
     fn signals() {
         use nix::sys::signal::Signal;
-        assert_eq!(super::parse_signal("SIGQUIT"), Signal::SIGQUIT);
-        assert_eq!(super::parse_signal("int"), Signal::SIGINT);
-        assert_eq!(super::parse_signal("9"), Signal::SIGKILL);
-        assert_eq!(super::parse_signal("bogus"), Signal::SIGTERM);
+        assert_eq!(super::parse_signal("SIGQUIT"), Signal::SIGQUIT.into());
+        assert_eq!(super::parse_signal("int"), Signal::SIGINT.into());
+        assert_eq!(super::parse_signal("9"), Signal::SIGKILL.into());
+        assert_eq!(super::parse_signal("SIGRTMIN+3").raw(), 37);
+        assert_eq!(super::parse_signal("bogus"), super::Signum::TERM);
     }
 }

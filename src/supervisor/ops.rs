@@ -12,6 +12,7 @@ use super::spawn;
 use super::state::{observe, Observed, State, Status};
 use super::{Result, SupervisorError, CONTROL_SOCKET, LOCK_FILE};
 use crate::runtime::container::{ContainerRecord, NAME_FILE, RECORD_FILE};
+use crate::runtime::Signum;
 use crate::store::Store;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -169,7 +170,7 @@ fn stop_foreground(store: &Store, i: &Info, timeout: u64) -> Result<()> {
         .config
         .as_ref()
         .map(|c| super::daemon::parse_signal(&c.stop_signal))
-        .unwrap_or(Signal::SIGTERM);
+        .unwrap_or(Signum::TERM);
     let gone = |limit: Duration| {
         let until = Instant::now() + limit;
         while Instant::now() < until {
@@ -180,7 +181,7 @@ fn stop_foreground(store: &Store, i: &Info, timeout: u64) -> Result<()> {
         }
         false
     };
-    let _ = kill(pid, if timeout == 0 { Signal::SIGKILL } else { sig });
+    let _ = crate::runtime::sys::kill(pid, if timeout == 0 { Signum::KILL } else { sig }.raw());
     if !gone(Duration::from_secs(timeout)) {
         let _ = kill(pid, Signal::SIGKILL);
         gone(Duration::from_secs(5));
@@ -190,7 +191,21 @@ fn stop_foreground(store: &Store, i: &Info, timeout: u64) -> Result<()> {
 
 /// `start`: false if it was already running.
 pub fn start(store: &Store, id: &str) -> Result<bool> {
-    let i = info(store, id)?;
+    let mut i = info(store, id)?;
+    // The container has ended but its supervisor has not recorded it yet
+    // (it is writing the last log lines): wait for that, bounded, rather
+    // than answer "already running" for a container that is gone.
+    let until = Instant::now() + Duration::from_secs(10);
+    while i.observed.is_live()
+        && i.state.status == Status::Running
+        && i.state
+            .pid
+            .is_some_and(|p| !crate::store::tmp::pid_alive(p.into()))
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(20));
+        i = info(store, id)?;
+    }
     if i.observed.is_live() {
         return Ok(false);
     }
@@ -317,7 +332,7 @@ pub fn rename_replacement(store: &Store, id: &str, name: Option<&str>) -> Result
     }
     // Last: clearing `replaces` marks the replacement done.
     let mut cfg = RunConfig::load(&dir)?;
-    cfg.options.name = name.map(str::to_string);
+    cfg.options.run.name = name.map(str::to_string);
     cfg.replaces = None;
     cfg.save(store, &dir)?;
     Ok(())
