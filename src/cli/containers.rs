@@ -8,6 +8,7 @@ use crate::image::local::LocalImage;
 use crate::runtime::process::join::{self, ExecOptions};
 use crate::runtime::process::sealed_exe;
 use crate::runtime::{signals, Container, RuntimeError};
+use crate::supervisor::health::HealthStatus;
 use crate::supervisor::log::{self as logs, Entry, Follower};
 use crate::supervisor::ops::{self, Info, StopOutcome};
 use crate::supervisor::state::Observed;
@@ -138,7 +139,14 @@ fn status_text(i: &Info) -> String {
                 .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
                 .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
                 .unwrap_or(0);
-            format!("Up {}", human_duration(secs))
+            // docker: "Up 2 minutes (healthy)", "(health: starting)".
+            let health = match i.state.health.as_ref().map(|h| h.status) {
+                Some(HealthStatus::Starting) => " (health: starting)",
+                Some(HealthStatus::Healthy) => " (healthy)",
+                Some(HealthStatus::Unhealthy) => " (unhealthy)",
+                None => "",
+            };
+            format!("Up {}{health}", human_duration(secs))
         }
         Observed::Restarting { exit_code, since } => {
             format!("Restarting ({}) {}", code(exit_code), ago(since))
@@ -486,4 +494,23 @@ pub fn boot(root: &Path, _a: BootArgs) -> Result<i32> {
 
 pub fn supervise(root: &Path, a: SuperviseArgs) -> Result<i32> {
     Ok(daemon::main(root, &a.id))
+}
+
+/// `skiff __probe ID TIMEOUT_MS -- CMD...`: one health check, started by
+/// the container's supervisor.
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    pub id: String,
+    pub timeout_ms: u64,
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+pub fn probe(root: &Path, a: ProbeArgs) -> Result<i32> {
+    Ok(crate::supervisor::probe::run_in_container(
+        root,
+        &a.id,
+        std::time::Duration::from_millis(a.timeout_ms),
+        &a.command,
+    ))
 }

@@ -91,6 +91,8 @@ pub enum Command {
     Boot(containers::BootArgs),
     #[command(name = "__supervise", hide = true)]
     Supervise(containers::SuperviseArgs),
+    #[command(name = "__probe", hide = true)]
+    Probe(containers::ProbeArgs),
     /// Save credentials for a registry (in docker's auth file)
     Login(registry::LoginArgs),
     /// Remove saved credentials for a registry
@@ -166,6 +168,7 @@ pub fn main() -> i32 {
         Command::Exec(a) => containers::exec(&root, a),
         Command::Boot(a) => containers::boot(&root, a),
         Command::Supervise(a) => containers::supervise(&root, a),
+        Command::Probe(a) => containers::probe(&root, a),
         Command::Login(a) => registry::login(a),
         Command::Logout(a) => registry::logout(a),
         Command::Pull(a) => registry::pull(&root, a),

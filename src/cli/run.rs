@@ -9,6 +9,7 @@ use crate::runtime::{
 };
 use crate::store::Store;
 use crate::supervisor::config::{image_use, LogOptions, Options, RunConfig};
+use crate::supervisor::health::{self, HealthOptions, OnFailure};
 use crate::supervisor::ports::PortSpec;
 use crate::supervisor::restart::Policy;
 use crate::supervisor::state::{ProcessRef, State, Status};
@@ -85,6 +86,35 @@ pub struct RunArgs {
     /// Override the image's entrypoint ("" clears it)
     #[arg(long, allow_hyphen_values = true)]
     pub entrypoint: Option<String>,
+    /// Command that checks the container's health, run inside it with
+    /// /bin/sh -c (replaces the image's HEALTHCHECK; needs -d)
+    #[arg(long = "health-cmd", value_name = "CMD", allow_hyphen_values = true)]
+    pub health_cmd: Option<String>,
+    /// Time between health checks (e.g. 30s, 1m30s)
+    #[arg(long = "health-interval", value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Time one health check may take before it counts as failed
+    #[arg(long = "health-timeout", value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Time to start in, during which failed checks do not count
+    #[arg(long = "health-start-period", value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Time between health checks during the start period (default 5s)
+    #[arg(long = "health-start-interval", value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
+    /// Failures in a row that make the container unhealthy (default 3)
+    #[arg(long = "health-retries", value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Run no health check, whatever the image says
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// What an unhealthy container gets: none, kill, restart or stop
+    #[arg(
+        long = "health-on-failure",
+        value_name = "ACTION",
+        default_value = "none"
+    )]
+    pub health_on_failure: String,
     /// Security options: no-new-privileges[=true|false]
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
@@ -160,11 +190,26 @@ struct Detached {
     policy: Policy,
     ports: Vec<PortSpec>,
     log: LogOptions,
+    health: HealthOptions,
+}
+
+fn health_options(a: &RunArgs) -> Result<HealthOptions> {
+    Ok(HealthOptions {
+        cmd: a.health_cmd.clone(),
+        interval: a.health_interval.clone(),
+        timeout: a.health_timeout.clone(),
+        start_period: a.health_start_period.clone(),
+        start_interval: a.health_start_interval.clone(),
+        retries: a.health_retries,
+        none: a.no_healthcheck,
+        on_failure: a.health_on_failure.parse::<OnFailure>()?,
+    })
 }
 
 fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
     let policy: Policy = a.restart.parse()?;
     let log = LogOptions::parse(&a.log_opt)?;
+    let health = health_options(a)?;
     let mut ports = a
         .publish
         .iter()
@@ -182,6 +227,11 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
         }
         if !a.log_opt.is_empty() {
             bail!("--log-opt needs -d: a foreground container writes to the terminal");
+        }
+        if health != HealthOptions::default() {
+            bail!(
+                "--health-* options need -d: health checks are run by the container's supervisor"
+            );
         }
     } else if a.tty || a.interactive {
         bail!("-i and -t cannot be used with -d (use skiff exec -it to get a shell)");
@@ -204,7 +254,12 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
             bail!("host port {} is published twice", p.host_port);
         }
     }
-    Ok(Detached { policy, ports, log })
+    Ok(Detached {
+        policy,
+        ports,
+        log,
+        health,
+    })
 }
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
@@ -227,9 +282,14 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     })?;
     let digest = image.manifest_digest.to_string();
     spec.image_digest = Some(digest.clone());
+    let health = if a.detach {
+        health::decide(image.config.config.healthcheck.as_ref(), &detached.health)?
+    } else {
+        None
+    };
     let config = RunConfig {
         image: image_use(&store, a.image(), &digest),
-        options: recorded_options(&a, &opts),
+        options: recorded_options(&a, &opts, &detached.health),
         ports: detached.ports,
         restart: detached.policy,
         log: detached.log,
@@ -242,6 +302,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
             .unwrap_or_else(|| "SIGTERM".into()),
         detach: a.detach,
         auto_remove: a.rm,
+        health,
         replaces: None,
     };
     // The container appears with its config.json (one rename), so a kill
@@ -269,12 +330,13 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     result
 }
 
-fn recorded_options(a: &RunArgs, opts: &RunOptions) -> Options {
+fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> Options {
     Options {
         run: opts.clone(),
         env_files: a.env_file.clone(),
         publish: a.publish.clone(),
         log_opts: a.log_opt.clone(),
+        health: health.clone(),
     }
 }
 

@@ -73,6 +73,14 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
             .stop_signal
             .clone()
             .unwrap_or_else(|| "SIGTERM".into()),
+        health: if cfg.detach {
+            crate::supervisor::health::decide(
+                img.config.config.healthcheck.as_ref(),
+                &cfg.options.health,
+            )?
+        } else {
+            None
+        },
         replaces: Some(Replaces {
             id: old.id.clone(),
             name: old.name.clone(),

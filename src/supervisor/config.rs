@@ -4,6 +4,7 @@
 //! spec), plus what only the supervisor uses: ports, restart policy, logs.
 //! Written atomically once, at create.
 
+use super::health::{HealthConfig, HealthOptions};
 use super::ports::PortSpec;
 use super::restart::Policy;
 use super::{Result, SupervisorError, CONFIG_FILE};
@@ -106,6 +107,9 @@ pub struct Options {
     pub env_files: Vec<PathBuf>,
     pub publish: Vec<String>,
     pub log_opts: Vec<String>,
+    /// `--health-*` as given.
+    #[serde(default)]
+    pub health: HealthOptions,
 }
 
 impl Options {
@@ -129,6 +133,10 @@ pub struct RunConfig {
     pub detach: bool,
     /// `--rm`: removed once it ends for good.
     pub auto_remove: bool,
+    /// The health check, decided from the image's HEALTHCHECK and
+    /// `--health-*` at create time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthConfig>,
     /// Made by a rollout to replace another container; cleared once the
     /// replacement is done. A later rollout finishes or undoes a
     /// replacement left half-done by a killed command.
@@ -202,6 +210,7 @@ pub fn image_use(store: &Store, reference: &str, digest: &str) -> ImageUse {
 mod tests {
     use super::*;
     use crate::runtime::NetworkMode;
+    use crate::supervisor::health::OnFailure;
 
     /// Every option set to something other than its default.
     fn all_options() -> Options {
@@ -228,6 +237,16 @@ mod tests {
             env_files: vec!["/env".into()],
             publish: vec!["3000:3000".into()],
             log_opts: vec!["max-size=1m".into()],
+            health: HealthOptions {
+                cmd: Some("true".into()),
+                interval: Some("1s".into()),
+                timeout: Some("2s".into()),
+                start_period: Some("3s".into()),
+                start_interval: Some("100ms".into()),
+                retries: Some(2),
+                none: false,
+                on_failure: OnFailure::Restart,
+            },
         }
     }
 

@@ -17,8 +17,10 @@
 
 use super::config::RunConfig;
 use super::control::{self, Reply, Request};
+use super::health::{HealthResult, HealthStatus, OnFailure};
 use super::log::{LineSplitter, LogWriter, Stream};
 use super::ports::{Forwarder as Ports, Listener};
+use super::probe::Checker;
 use super::restart::{Decision, Ended, Restarter};
 use super::spawn::{Ready, FIRST_LISTEN_FD, LISTEN_FDS_ENV, STOP_FIRST_ENV};
 use super::state::{ProcessRef, State, Status};
@@ -99,6 +101,7 @@ enum Token {
     Err,
     Listener(usize),
     Conn(usize),
+    Probe,
 }
 
 struct Supervisor {
@@ -117,6 +120,10 @@ struct Supervisor {
     restart_at: Option<Instant>,
     /// Next readiness probe, until the container is ready.
     probe_at: Option<Instant>,
+    /// Every published port answered (or there are none).
+    ports_ready: bool,
+    /// The health check, if the container has one.
+    health: Option<Checker>,
     /// Stop this container first (a rollout's replacement without ports).
     stop_first: Option<(String, u64)>,
     stopping: Option<Stopping>,
@@ -252,6 +259,7 @@ impl Supervisor {
         let log = LogWriter::open(&dir, cfg.log)
             .map_err(SupervisorError::io("cannot open the log in", &dir))?;
         tiny_init::enable(cfg.init);
+        let health_cfg = cfg.health.clone();
         Ok(Supervisor {
             restarter: match Restarter::first_delay_from_env() {
                 // Soak tests only (restart.rs, BACKOFF_ENV).
@@ -272,6 +280,8 @@ impl Supervisor {
             run: None,
             restart_at: None,
             probe_at: None,
+            ports_ready: false,
+            health: health_cfg.map(Checker::new),
             stop_first,
             stopping: None,
             done: false,
@@ -340,8 +350,11 @@ impl Supervisor {
         self.state.error = None;
         self.state.oom_killed = false;
         self.state.restart_count = self.restarter.count;
-        self.state.ready = self.ports.is_empty();
+        self.state.ready = false;
+        self.ports_ready = self.ports.is_empty();
+        self.state.health = self.health.as_mut().map(Checker::on_start);
         self.probe_at = (!self.ports.is_empty()).then(Instant::now);
+        self.update_ready();
         self.save();
         self.run = Some(Run {
             running,
@@ -379,6 +392,9 @@ impl Supervisor {
             if let Some(e) = &r.err {
                 add(e.as_raw_fd(), libc::POLLIN, Token::Err);
             }
+        }
+        if let Some(fd) = self.health.as_ref().and_then(Checker::fd) {
+            add(fd, libc::POLLIN, Token::Probe);
         }
         for (i, fd) in self.ports.listener_interest().into_iter().enumerate() {
             add(fd, libc::POLLIN, Token::Listener(i));
@@ -421,6 +437,11 @@ impl Supervisor {
                         self.ports.conn_ready(i);
                     }
                     Token::Conn(_) => {}
+                    Token::Probe => {
+                        if let Some(c) = &mut self.health {
+                            c.read();
+                        }
+                    }
                 }
             }
         }
@@ -435,6 +456,7 @@ impl Supervisor {
             self.probe_at,
             self.stopping.as_ref().map(|s| s.kill_at),
             self.ports.next_deadline(),
+            self.health.as_ref().and_then(Checker::deadline),
         ]
         .into_iter()
         .flatten()
@@ -468,6 +490,58 @@ impl Supervisor {
         if self.probe_at.is_some_and(|t| now >= t) {
             self.probe();
         }
+        let root = self.store.root().to_path_buf();
+        let id = self.container.id().to_string();
+        if let Some(r) = self.health.as_mut().and_then(|c| c.tick(&root, &id)) {
+            self.health_result(r);
+        }
+    }
+
+    /// Ready for a rollout's hand-over: every published port answers and,
+    /// with a health check, the container is healthy.
+    fn update_ready(&mut self) {
+        let healthy = self
+            .state
+            .health
+            .as_ref()
+            .is_none_or(|h| h.status == HealthStatus::Healthy);
+        if self.ports_ready && healthy && !self.state.ready && self.run.is_some() {
+            self.state.ready = true;
+            self.ports.gate(false);
+            self.save();
+        }
+    }
+
+    /// One health check's result: record it, and act on a change.
+    fn health_result(&mut self, r: HealthResult) {
+        let (Some(c), Some(h)) = (&self.health, &mut self.state.health) else {
+            return;
+        };
+        let output = r.output.trim().to_string();
+        let change = c.record(h, r);
+        let on_failure = c.config().on_failure;
+        if change == Some(HealthStatus::Unhealthy) {
+            let last = output.lines().last().unwrap_or_default();
+            self.log.write(
+                Stream::Stderr,
+                format!("skiff: the container is unhealthy (last check: {last})\n").as_bytes(),
+            );
+        }
+        self.save();
+        match change {
+            Some(HealthStatus::Healthy) => self.update_ready(),
+            Some(HealthStatus::Unhealthy) => match on_failure {
+                OnFailure::None => {}
+                OnFailure::Kill => {
+                    if let Some(r) = &self.run {
+                        let _ = r.running.signal(Signal::SIGKILL);
+                    }
+                }
+                OnFailure::Restart => self.begin_stop(10, After::Restart, false),
+                OnFailure::Stop => self.begin_stop(10, After::Exit, false),
+            },
+            _ => {}
+        }
     }
 
     /// Is the container ready (answering on its ports)? Then accept.
@@ -479,9 +553,8 @@ impl Supervisor {
         };
         if self.ports.probe(PROBE_WAIT) {
             self.probe_at = None;
-            self.state.ready = true;
-            self.ports.gate(false);
-            self.save();
+            self.ports_ready = true;
+            self.update_ready();
             return;
         }
         let every = if since < PROBE_FAST_FOR {
@@ -538,6 +611,9 @@ impl Supervisor {
     }
 
     fn on_child(&mut self) {
+        if let Some(r) = self.health.as_mut().and_then(Checker::reap) {
+            self.health_result(r);
+        }
         let status = match &mut self.run {
             None => {
                 // Not ours (nothing else should be): reap and forget.
@@ -578,6 +654,9 @@ impl Supervisor {
         drop(run);
         self.ports.set_container(None);
         self.probe_at = None;
+        if let Some(c) = &mut self.health {
+            c.on_end();
+        }
         let code = status.exit_code();
         self.state.pid = None;
         self.state.ready = false;

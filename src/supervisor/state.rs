@@ -104,6 +104,9 @@ pub struct State {
     /// waits for this before the old container stops accepting.
     #[serde(default)]
     pub ready: bool,
+    /// The health check's state while running (`None` without a check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthState>,
 }
 
 impl State {
