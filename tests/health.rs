@@ -398,3 +398,40 @@ fn bad_health_options_are_refused_before_anything_starts() {
         );
     }
 }
+
+/// The probe is as confined as the container's own processes: docker's
+/// capabilities, no_new_privs, the seccomp filter, the container's pid
+/// namespace (it cannot see the supervisor or the host).
+#[test]
+fn a_probe_runs_with_the_containers_confinement() {
+    let s = busybox();
+    let own = s.ok(&[
+        "run",
+        "--rm",
+        "busybox:fixture",
+        "grep",
+        "-E",
+        "CapEff|NoNewPrivs|Seccomp:",
+        "/proc/self/status",
+    ]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "jail",
+        "--health-cmd",
+        "grep -E 'CapEff|NoNewPrivs|Seccomp:' /proc/self/status; ls /proc | grep -c '^[0-9]'",
+        "--health-interval",
+        "100ms",
+        "busybox:fixture",
+        "sleep",
+        "300",
+    ]);
+    let h = wait_for(&s, "jail", "healthy", Duration::from_secs(20));
+    let out = h["Log"][0]["Output"].as_str().unwrap();
+    assert!(out.starts_with(&own), "probe: {out}\ncontainer: {own}");
+    // Inside the container's pid namespace: sleep, the shell, grep/ls and
+    // little else; the host has hundreds.
+    let pids: u32 = out.lines().last().unwrap().trim().parse().unwrap();
+    assert!(pids < 10, "the probe sees {pids} processes: {out}");
+}
