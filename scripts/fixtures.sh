@@ -3,9 +3,10 @@
 # Builds the test base images under .fixtures/ (or $SKIFF_FIXTURES):
 #   busybox/ + busybox.tar   from rootfs-fixtures/busybox.sh
 #   node/    + node.tar      from rootfs-fixtures/node.sh
+#   redis/   + redis.tar     from rootfs-fixtures/redis.sh (Debian's redis-server)
 # A fixture is rebuilt only when missing or when its inputs changed (the
 # recipes, the host's busybox/node/npm); a .stamp file records the inputs.
-# With --import ROOT, imports both tars into the skiff store ROOT with the
+# With --import ROOT, imports the tars into the skiff store ROOT with the
 # binary $SKIFF (default target/debug/skiff) as busybox:fixture and node:fixture.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +30,11 @@ recipes=$repo/rootfs-fixtures
 # inputs NAME : a digest of everything the fixture is made from.
 inputs() {
     local files=("$recipes/lib.sh" "$recipes/busybox.sh" /bin/busybox)
+    if [ "$1" = redis ]; then
+        local rs
+        rs=$(command -v redis-server) || { echo missing; return; }
+        files+=("$recipes/redis.sh" "$(readlink -f "$rs")")
+    fi
     if [ "$1" = node ]; then
         local node npm_cli
         node=$(command -v node) || { echo missing; return; }
@@ -56,11 +62,12 @@ build() {
 
 build busybox
 build node
+build redis
 
 if [ -n "$import_root" ]; then
     skiff=${SKIFF:-$repo/target/debug/skiff}
     [ -x "$skiff" ] || die "no skiff binary at $skiff (run cargo build, or set SKIFF)"
-    for name in busybox node; do
+    for name in busybox node redis; do
         log "importing $name:fixture into $import_root"
         "$skiff" --root "$import_root" import "$fixtures/$name.tar" "$name:fixture"
     done

@@ -102,6 +102,14 @@ impl TestStore {
         self.ok(&["import", tar.to_str().expect("utf8 path"), "node:fixture"]);
         self
     }
+
+    /// Import the Redis fixture (Debian's redis-server over busybox) as
+    /// `redis:fixture`.
+    pub fn with_redis(self) -> TestStore {
+        let tar = fixtures().join("redis.tar");
+        self.ok(&["import", tar.to_str().expect("utf8 path"), "redis:fixture"]);
+        self
+    }
 }
 
 /// A snapshot of every file under `dir` with its size and mode, to prove a
