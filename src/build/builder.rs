@@ -20,6 +20,7 @@ pub struct BuildOptions {
     pub no_cache: bool,
     pub quiet: bool,
     pub network: NetworkMode,
+    pub secrets: super::secrets::Secrets,
 }
 
 pub struct BuildOutcome {
@@ -54,6 +55,16 @@ pub fn build(
         plan::BuildArgs::from_cli(&o.build_args).map_err(|e| BuildError::Other(e.to_string()))?;
     let plan = plan::plan_build(&df, &args, o.target.as_deref())
         .map_err(|e| BuildError::Other(e.to_string()))?;
+    for w in &df.warnings {
+        match w.line {
+            Some(l) => {
+                let _ = writeln!(log, "WARNING: {}:{l}: {}", df.file, w.message);
+            }
+            None => {
+                let _ = writeln!(log, "WARNING: {}: {}", df.file, w.message);
+            }
+        }
+    }
     for w in &plan.warnings {
         let _ = writeln!(log, "WARNING: {w}");
     }
@@ -62,6 +73,7 @@ pub fn build(
         no_cache: o.no_cache,
         quiet: o.quiet,
         network: o.network,
+        secrets: &o.secrets,
     };
     let built = executor::execute(store, &plan, &opts, log)?;
     let mut tagged = Vec::new();

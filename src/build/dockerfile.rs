@@ -4,6 +4,8 @@
 //! forms. Words are kept unexpanded; `expand` and `plan` do the rest.
 
 use crate::build::expand;
+use crate::build::heredoc::{self, Heredoc};
+use crate::build::run_mount;
 use std::time::Duration;
 
 /// An error in a Dockerfile, shown as `Dockerfile:7: message`.
@@ -46,6 +48,17 @@ pub struct Dockerfile {
     /// ARGs before the first FROM, one entry per name, in order.
     pub global_args: Vec<GlobalArg>,
     pub stages: Vec<Stage>,
+    /// Accepted but not honoured (a `# check=` directive, `COPY --parents`,
+    /// ...), or accepted but likely wrong (CMD that looks like JSON but is not).
+    pub warnings: Vec<Warning>,
+}
+
+/// Something the build accepts but the user should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// 1-based line; `None` for the whole file.
+    pub line: Option<usize>,
+    pub message: String,
 }
 
 /// An ARG before the first FROM.
@@ -85,6 +98,10 @@ pub struct FromInstruction {
     pub image: String,
     /// `--platform=` as written.
     pub platform: Option<String>,
+    /// The `--flags` as written (`--platform=linux/amd64`).
+    pub flags: Vec<String>,
+    /// The words after the flags as written: the image, then `AS name`.
+    pub words: Vec<String>,
 }
 
 /// One instruction inside a stage.
@@ -96,6 +113,13 @@ pub struct Instruction {
     pub end_line: usize,
     /// The instruction as written, continuations joined.
     pub original: String,
+    /// The `--flags` as written (`--from=build`, `--mount=type=cache,...`).
+    pub flags: Vec<String>,
+    /// RUN's `--mount` values as written (checked by the parser, expanded
+    /// when the step runs); empty for other instructions.
+    pub mounts: Vec<String>,
+    /// The heredocs of a RUN, COPY or ADD, in the order of their markers.
+    pub heredocs: Vec<Heredoc>,
     pub kind: InstructionKind,
 }
 
@@ -126,6 +150,9 @@ pub enum InstructionKind {
     Volume(Vec<String>),
     StopSignal(String),
     Healthcheck(Healthcheck),
+    /// `ONBUILD INSTRUCTION`: stored in the image config, run by the builds
+    /// that use the image as their base.
+    OnBuild(Box<Instruction>),
 }
 
 impl InstructionKind {
@@ -147,6 +174,7 @@ impl InstructionKind {
             InstructionKind::Volume(_) => "VOLUME",
             InstructionKind::StopSignal(_) => "STOPSIGNAL",
             InstructionKind::Healthcheck(_) => "HEALTHCHECK",
+            InstructionKind::OnBuild(_) => "ONBUILD",
         }
     }
 }
@@ -225,31 +253,60 @@ impl Healthcheck {
 
 /// Parses Dockerfile text. `file` is the name used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Dockerfile, DockerfileError> {
-    let lines = logical_lines(text, file)?;
+    let (df, errors) = parse_report(text, file);
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e);
+    }
+    df.ok_or_else(|| DockerfileError::whole(file, "the Dockerfile has no stage"))
+}
+
+/// Parses as far as possible, collecting every error (an instruction that
+/// does not parse is left out and the rest goes on): `build --check`.
+/// The Dockerfile is `None` only when nothing could be made of it.
+pub fn parse_report(text: &str, file: &str) -> (Option<Dockerfile>, Vec<DockerfileError>) {
+    let lines = match logical_lines(text, file) {
+        Ok(l) => l,
+        Err(e) => return (None, vec![e]),
+    };
+    let mut errors = Vec::new();
     let mut df = Dockerfile {
         file: file.to_string(),
         escape: lines.escape,
         syntax: lines.syntax,
         global_args: Vec::new(),
         stages: Vec::new(),
+        warnings: lines.warnings,
     };
     if lines.lines.is_empty() {
-        return Err(DockerfileError::whole(
+        errors.push(DockerfileError::whole(
             file,
             "the Dockerfile is empty (it has no instructions)",
         ));
+        return (None, errors);
     }
     for l in lines.lines {
         let err = |msg: String| DockerfileError::at(file, l.line, msg);
-        match parse_line(&l, df.escape).map_err(err)? {
+        let parsed = match parse_line(&l, df.escape) {
+            Ok(p) => p,
+            Err(m) => {
+                errors.push(err(m));
+                continue;
+            }
+        };
+        df.warnings.extend(line_warnings(&parsed, l.line));
+        match parsed {
             Parsed::From(from, name) => {
+                let mut name = name;
                 if let Some(n) = &name {
                     if df
                         .stages
                         .iter()
                         .any(|s| s.name.as_deref() == Some(n.as_str()))
                     {
-                        return Err(err(format!("duplicate stage name {n:?}")));
+                        errors.push(err(format!(
+                            "duplicate stage name {n:?}: name each stage once"
+                        )));
+                        name = None;
                     }
                 }
                 let index = df.stages.len();
@@ -270,36 +327,105 @@ pub fn parse(text: &str, file: &str) -> Result<Dockerfile, DockerfileError> {
                             default: d.default,
                         }));
                     }
-                    _ => {
-                        return Err(err(format!(
-                            "{} comes before the first FROM (only ARG may come before FROM)",
-                            inst.name()
-                        )));
-                    }
+                    _ => errors.push(err(format!(
+                        "{} comes before the first FROM (only ARG may come before FROM)",
+                        inst.name()
+                    ))),
                 },
             },
         }
     }
     if df.stages.is_empty() {
-        return Err(DockerfileError::whole(
+        errors.push(DockerfileError::whole(
             file,
             "the Dockerfile has no FROM instruction, so no stage to build",
         ));
+        return (None, errors);
     }
-    Ok(df)
+    (Some(df), errors)
 }
 
-/// One instruction's text with continuations joined.
+/// Parses an ONBUILD trigger of a base image (`RUN npm ci`); errors point
+/// at the FROM line that brought it in.
+pub fn parse_trigger(
+    text: &str,
+    file: &str,
+    line: usize,
+    escape: char,
+) -> Result<Instruction, DockerfileError> {
+    let err = |m: String| {
+        DockerfileError::at(
+            file,
+            line,
+            format!("the ONBUILD trigger {text:?} of the base image: {m}"),
+        )
+    };
+    let l = LogicalLine {
+        line,
+        end_line: line,
+        text: text.to_string(),
+        heredocs: Vec::new(),
+    };
+    match parse_line(&l, escape).map_err(err)? {
+        Parsed::Instruction(i) if !matches!(i.kind, InstructionKind::OnBuild(_)) => Ok(i),
+        _ => Err(err("FROM, MAINTAINER and ONBUILD cannot be triggers".into())),
+    }
+}
+
+/// One instruction's text with continuations joined, and its heredocs.
 struct LogicalLine {
     line: usize,
     end_line: usize,
     text: String,
+    heredocs: Vec<Heredoc>,
 }
 
 struct Lines {
     escape: char,
     syntax: Option<String>,
     lines: Vec<LogicalLine>,
+    warnings: Vec<Warning>,
+}
+
+/// Warnings an instruction earns by itself: flags accepted but not
+/// honoured, and exec forms that are not valid JSON (BuildKit's
+/// JSONArgsRecommended case that changes what runs).
+fn line_warnings(parsed: &Parsed, line: usize) -> Vec<Warning> {
+    let Parsed::Instruction(inst) = parsed else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let w = |m: String| Warning {
+        line: Some(line),
+        message: m,
+    };
+    let name = inst.name();
+    for f in &inst.flags {
+        let flag = f.split('=').next().unwrap_or_default();
+        let what = match (name, flag) {
+            ("COPY", "--parents") | ("ADD", "--parents") => {
+                "is not honoured: the sources are copied without their parent directories"
+            }
+            ("COPY", "--exclude") | ("ADD", "--exclude") => {
+                "is not honoured: excluded files are copied (use .dockerignore)"
+            }
+            ("ADD", "--checksum") => "is not verified by skiff",
+            ("ADD", "--keep-git-dir") => "has no effect (skiff does not fetch git sources)",
+            _ => continue,
+        };
+        out.push(w(format!("{name} {flag} {what}")));
+    }
+    if let InstructionKind::Run(CommandForm::Shell(s))
+    | InstructionKind::Cmd(CommandForm::Shell(s))
+    | InstructionKind::Entrypoint(CommandForm::Shell(s)) = &inst.kind
+    {
+        if s.starts_with('[') {
+            out.push(w(format!(
+                "{name} {s} looks like the exec (JSON) form but is not valid JSON, so it runs as a shell command (/bin/sh -c); check its brackets, commas and double quotes (JSONArgsRecommended)"
+            )));
+        }
+    }
+    out
 }
 
 /// `# name=value` at the top of the file.
@@ -327,13 +453,30 @@ fn is_comment(line: &str) -> bool {
 }
 
 /// Removes a trailing escape character (and blanks after it); returns the
-/// rest and whether the instruction ends on this line.
+/// rest and whether the instruction ends on this line. An escaped escape
+/// (`trailing\\`) ends the line, as buildkit's `([^\\])\\[ \t]*$`.
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let t = line.trim_end_matches([' ', '\t']);
     match t.strip_suffix(escape) {
+        Some(rest) if rest.is_empty() => (rest, false),
+        Some(rest) if rest.ends_with(escape) => (line, true),
         Some(rest) => (rest, false),
         None => (line, true),
     }
+}
+
+/// RUN, COPY and ADD take heredocs; their markers are found in the
+/// instruction's shell words (quotes kept).
+fn heredoc_markers(text: &str) -> Vec<heredoc::Marker> {
+    let t = text.trim_start_matches(is_go_space);
+    let cmd = t.split(is_go_space).next().unwrap_or_default();
+    if !["RUN", "COPY", "ADD"]
+        .iter()
+        .any(|c| cmd.eq_ignore_ascii_case(c))
+    {
+        return Vec::new();
+    }
+    heredoc::markers_in(&shell_words_raw(t))
 }
 
 fn logical_lines(text: &str, file: &str) -> Result<Lines, DockerfileError> {
@@ -357,31 +500,34 @@ fn logical_lines(text: &str, file: &str) -> Result<Lines, DockerfileError> {
         escape: '\\',
         syntax: None,
         lines: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut directives_done = false;
     let mut seen: Vec<String> = Vec::new();
-    let mut check_directive =
-        |line: &str, n: usize, out: &mut Lines| -> Result<(), DockerfileError> {
-            if directives_done {
-                return Ok(());
-            }
-            let Some((name, value)) = directive(line) else {
-                directives_done = true;
-                return Ok(());
-            };
-            if !matches!(name.as_str(), "escape" | "syntax" | "check") {
-                directives_done = true;
-                return Ok(());
-            }
-            if seen.contains(&name) {
-                return Err(DockerfileError::at(
-                    file,
-                    n,
-                    format!("only one {name} parser directive can be used"),
-                ));
-            }
-            seen.push(name.clone());
-            match name.as_str() {
+    let mut check_directive = |line: &str,
+                               n: usize,
+                               out: &mut Lines|
+     -> Result<(), DockerfileError> {
+        if directives_done {
+            return Ok(());
+        }
+        let Some((name, value)) = directive(line) else {
+            directives_done = true;
+            return Ok(());
+        };
+        if !matches!(name.as_str(), "escape" | "syntax" | "check") {
+            directives_done = true;
+            return Ok(());
+        }
+        if seen.contains(&name) {
+            return Err(DockerfileError::at(
+                file,
+                n,
+                format!("only one {name} parser directive can be used"),
+            ));
+        }
+        seen.push(name.clone());
+        match name.as_str() {
                 "escape" => {
                     out.escape = match value.as_str() {
                         "\\" => '\\',
@@ -395,11 +541,20 @@ fn logical_lines(text: &str, file: &str) -> Result<Lines, DockerfileError> {
                         }
                     }
                 }
-                "syntax" => out.syntax = Some(value),
-                _ => {}
+                "syntax" => {
+                    out.warnings.push(Warning {
+                        line: Some(n),
+                        message: format!("the syntax directive ({value}) is ignored: skiff parses with its own Dockerfile frontend"),
+                    });
+                    out.syntax = Some(value);
+                }
+                _ => out.warnings.push(Warning {
+                    line: Some(n),
+                    message: format!("the check directive ({value}) is ignored: skiff build --check runs its own checks"),
+                }),
             }
-            Ok(())
-        };
+        Ok(())
+    };
     let mut i = 0;
     while i < raw.len() {
         let line_no = i + 1;
@@ -427,10 +582,43 @@ fn logical_lines(text: &str, file: &str) -> Result<Lines, DockerfileError> {
             ended = e;
             end_line = i;
         }
+        let mut heredocs = Vec::new();
+        for m in heredoc_markers(&text) {
+            let mut content = String::new();
+            let mut closed = false;
+            while i < raw.len() {
+                let line = raw[i];
+                i += 1;
+                end_line = i;
+                if heredoc::is_terminator(line, &m) {
+                    closed = true;
+                    break;
+                }
+                content.push_str(line);
+                content.push('\n');
+            }
+            if !closed {
+                return Err(DockerfileError::at(
+                    file,
+                    line_no,
+                    format!(
+                        "the heredoc <<{} is never closed: end it with a line that holds only {}",
+                        m.name, m.name
+                    ),
+                ));
+            }
+            heredocs.push(Heredoc {
+                name: m.name,
+                content,
+                expand: m.expand,
+                chomp: m.chomp,
+            });
+        }
         out.lines.push(LogicalLine {
             line: line_no,
             end_line,
             text,
+            heredocs,
         });
     }
     Ok(out)
@@ -519,6 +707,17 @@ impl Flags {
         allowed: &[&str],
         unsupported: &[&str],
     ) -> Result<Flags, String> {
+        Flags::parse_multi(instruction, words, allowed, unsupported, &[])
+    }
+
+    /// [`Flags::parse`] where the flags in `repeatable` may be given more than once.
+    fn parse_multi(
+        instruction: &'static str,
+        words: &[String],
+        allowed: &[&str],
+        unsupported: &[&str],
+        repeatable: &[&str],
+    ) -> Result<Flags, String> {
         let mut values: Vec<(String, Option<String>)> = Vec::new();
         for w in words {
             let w = w.strip_prefix("--").unwrap_or(w).to_string();
@@ -532,7 +731,7 @@ impl Flags {
             if !allowed.contains(&name.as_str()) {
                 return Err(format!("unknown flag: --{name} (on {instruction})"));
             }
-            if values.iter().any(|(n, _)| *n == name) {
+            if !repeatable.contains(&name.as_str()) && values.iter().any(|(n, _)| *n == name) {
                 return Err(format!("duplicate flag specified: --{name}"));
             }
             values.push((name, value));
@@ -579,6 +778,7 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
     let rest = rest.trim_matches(is_go_space);
     let upper = cmd.to_ascii_uppercase();
     let no_flags = |name: &'static str| Flags::parse(name, &flag_words, &[], &[]).map(|_| ());
+    let mut mounts = Vec::new();
     let kind = match upper.as_str() {
         "FROM" => {
             let flags = Flags::parse("FROM", &flag_words, &["platform"], &[])?;
@@ -603,6 +803,8 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
                 original: trimmed.to_string(),
                 image: args[0].clone(),
                 platform: flags.string("platform")?,
+                flags: flag_words.clone(),
+                words: args.clone(),
             };
             return Ok(Parsed::From(from, name));
         }
@@ -650,11 +852,12 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
             InstructionKind::StopSignal(one_string("STOPSIGNAL", rest)?)
         }
         "COPY" => {
-            let flags = Flags::parse(
+            let flags = Flags::parse_multi(
                 "COPY",
                 &flag_words,
-                &["from", "chown", "chmod", "link"],
-                &["parents", "exclude"],
+                &["from", "chown", "chmod", "link", "parents", "exclude"],
+                &[],
+                &["exclude"],
             )?;
             let from = flags.string("from")?;
             if let Some(f) = &from {
@@ -665,27 +868,48 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
                     return Err("variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround".into());
                 }
             }
-            InstructionKind::Copy(parse_copy("COPY", rest, from, &flags)?)
+            InstructionKind::Copy(parse_copy("COPY", rest, from, &flags, &l.heredocs)?)
         }
         "ADD" => {
-            let flags = Flags::parse(
+            let flags = Flags::parse_multi(
                 "ADD",
                 &flag_words,
-                &["chown", "chmod", "link"],
-                &["checksum", "keep-git-dir", "exclude", "unpack", "parents"],
+                &[
+                    "chown",
+                    "chmod",
+                    "link",
+                    "checksum",
+                    "keep-git-dir",
+                    "exclude",
+                    "parents",
+                ],
+                &["unpack"],
+                &["exclude"],
             )?;
-            InstructionKind::Add(parse_copy("ADD", rest, None, &flags)?)
+            InstructionKind::Add(parse_copy("ADD", rest, None, &flags, &l.heredocs)?)
         }
         "RUN" => {
-            Flags::parse(
-                "RUN",
-                &flag_words,
-                &[],
-                &["mount", "network", "security", "device"],
-            )?;
+            let mut others = Vec::new();
+            for w in &flag_words {
+                match w.strip_prefix("--mount") {
+                    Some(v) if v.is_empty() => {
+                        return Err(
+                            "RUN --mount needs a value: --mount=type=cache,target=/root/.npm"
+                                .into(),
+                        )
+                    }
+                    Some(v) if v.starts_with('=') => {
+                        let spec = &v[1..];
+                        run_mount::parse(spec).map_err(|e| format!("RUN --mount={spec}: {e}"))?;
+                        mounts.push(spec.to_string());
+                    }
+                    _ => others.push(w.clone()),
+                }
+            }
+            Flags::parse("RUN", &others, &[], &["network", "security", "device"])?;
             let form = parse_command("RUN", rest)?;
-            if let CommandForm::Shell(line) = &form {
-                check_heredoc("RUN", line)?;
+            if !l.heredocs.is_empty() && !matches!(form, CommandForm::Shell(_)) {
+                return Err("RUN in the exec (JSON) form cannot take a heredoc".into());
             }
             InstructionKind::Run(form)
         }
@@ -742,13 +966,37 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
             )?;
             InstructionKind::Healthcheck(parse_healthcheck(rest, &flags)?)
         }
-        "ONBUILD" => return Err("ONBUILD is not supported".into()),
+        "ONBUILD" => {
+            no_flags("ONBUILD")?;
+            if rest.is_empty() {
+                return Err("ONBUILD needs an instruction: ONBUILD RUN npm ci".into());
+            }
+            let inner_cmd = rest.split(is_go_space).next().unwrap_or_default();
+            match inner_cmd.to_ascii_uppercase().as_str() {
+                "ONBUILD" => return Err("ONBUILD ONBUILD is not allowed (chaining ONBUILD triggers is refused, as docker does)".into()),
+                "FROM" | "MAINTAINER" => return Err(format!("{} is not allowed as an ONBUILD trigger", inner_cmd.to_ascii_uppercase())),
+                _ => {}
+            }
+            let inner = LogicalLine {
+                line: l.line,
+                end_line: l.end_line,
+                text: rest.to_string(),
+                heredocs: l.heredocs.clone(),
+            };
+            match parse_line(&inner, escape)? {
+                Parsed::Instruction(i) => InstructionKind::OnBuild(Box::new(i)),
+                Parsed::From(..) => return Err("FROM is not allowed as an ONBUILD trigger".into()),
+            }
+        }
         _ => return Err(format!("unknown instruction: {upper}")),
     };
     Ok(Parsed::Instruction(Instruction {
         line: l.line,
         end_line: l.end_line,
         original: trimmed.to_string(),
+        flags: flag_words,
+        mounts,
+        heredocs: l.heredocs.clone(),
         kind,
     }))
 }
@@ -809,13 +1057,20 @@ fn parse_copy(
     rest: &str,
     from: Option<String>,
     flags: &Flags,
+    heredocs: &[Heredoc],
 ) -> Result<CopyInstruction, String> {
     let (mut args, json) = match parse_json(rest)? {
         Some(a) => (a, true),
         None => (split_whitespace_go(rest), false),
     };
-    if !json {
-        check_heredoc(name, rest)?;
+    if !heredocs.is_empty() {
+        let dest_is_heredoc = args.last().is_some_and(|d| heredoc::marker(d).is_some());
+        if dest_is_heredoc {
+            return Err(format!("{name}: a heredoc is a source; the destination comes last ({name} <<EOF /path/file)"));
+        }
+        if from.is_some() {
+            return Err(format!("{name} --from cannot take a heredoc as a source"));
+        }
     }
     if args.len() < 2 {
         return Err(format!(
@@ -832,21 +1087,6 @@ fn parse_copy(
         dest,
         json,
     })
-}
-
-/// Rejects heredocs (`<<EOF`, `<<-EOF`, `<<"EOF"`) in shell-form words.
-fn check_heredoc(name: &str, line: &str) -> Result<(), String> {
-    for word in shell_words_raw(line) {
-        let digits = word.trim_start_matches(|c: char| c.is_ascii_digit());
-        if let Some(rest) = digits.strip_prefix("<<") {
-            let rest = rest.strip_prefix('-').unwrap_or(rest);
-            let rest = rest.trim_matches(['"', '\'']);
-            if !rest.is_empty() && !rest.contains('<') {
-                return Err(format!("{name} with a heredoc (<<{rest}) is not supported"));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Splits on whitespace outside quotes, keeping the quotes.
@@ -1131,6 +1371,139 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     }
     let secs = u64::try_from(total / 1_000_000_000).map_err(|_| bad())?;
     Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// Go's `strconv.Quote`, which buildkit's AST dump uses.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Instruction {
+    /// The instruction's arguments as buildkit's parser splits them.
+    fn dump_args(&self) -> Vec<String> {
+        let command = |c: &CommandForm| match c {
+            CommandForm::Exec(v) => v.clone(),
+            CommandForm::Shell(s) => vec![s.clone()],
+        };
+        match &self.kind {
+            InstructionKind::Arg(decls) => decls
+                .iter()
+                .map(|d| match &d.default {
+                    Some(v) => format!("{}={v}", d.name),
+                    None => d.name.clone(),
+                })
+                .collect(),
+            InstructionKind::Env(kvs) | InstructionKind::Label(kvs) => kvs
+                .iter()
+                .flat_map(|kv| [kv.key.clone(), kv.value.clone()])
+                .collect(),
+            InstructionKind::Maintainer(s)
+            | InstructionKind::Workdir(s)
+            | InstructionKind::User(s)
+            | InstructionKind::StopSignal(s) => vec![s.clone()],
+            InstructionKind::Copy(c) | InstructionKind::Add(c) => {
+                let mut v = c.sources.clone();
+                v.push(c.dest.clone());
+                v
+            }
+            InstructionKind::Run(c) | InstructionKind::Cmd(c) | InstructionKind::Entrypoint(c) => {
+                command(c)
+            }
+            InstructionKind::Shell(v) | InstructionKind::Expose(v) | InstructionKind::Volume(v) => {
+                v.clone()
+            }
+            InstructionKind::Healthcheck(Healthcheck::None) => vec!["NONE".into()],
+            InstructionKind::Healthcheck(Healthcheck::Cmd(h)) => {
+                let mut v = vec!["CMD".to_string()];
+                v.extend(command(&h.test));
+                v
+            }
+            InstructionKind::OnBuild(_) => Vec::new(),
+        }
+    }
+
+    /// One node of buildkit's AST dump: `(copy ["--from=a"] "x" "/y")`.
+    pub fn dump(&self) -> String {
+        let mut s = self
+            .original
+            .split(is_go_space)
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !self.flags.is_empty() {
+            let f: Vec<String> = self.flags.iter().map(|f| go_quote(f)).collect();
+            s.push_str(&format!(" [{}]", f.join(" ")));
+        }
+        for a in self.dump_args() {
+            s.push(' ');
+            s.push_str(&go_quote(&a));
+        }
+        if let InstructionKind::OnBuild(inner) = &self.kind {
+            s.push_str(&format!(" ({})", inner.dump()));
+        }
+        s
+    }
+}
+
+impl Dockerfile {
+    /// The parse as buildkit's `Node.Dump()` prints it, one instruction a
+    /// line (what its parser test files hold in `result`).
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        let mut last_line = 0;
+        for a in &self.global_args {
+            if a.line == last_line {
+                continue;
+            }
+            last_line = a.line;
+            let names: Vec<String> = self
+                .global_args
+                .iter()
+                .filter(|x| x.line == a.line)
+                .map(|x| match &x.default {
+                    Some(v) => go_quote(&format!("{}={v}", x.name)),
+                    None => go_quote(&x.name),
+                })
+                .collect();
+            out.push_str(&format!("(arg {})\n", names.join(" ")));
+        }
+        for st in &self.stages {
+            let mut s = String::from("from");
+            if !st.from.flags.is_empty() {
+                let f: Vec<String> = st.from.flags.iter().map(|f| go_quote(f)).collect();
+                s.push_str(&format!(" [{}]", f.join(" ")));
+            }
+            for w in &st.from.words {
+                s.push(' ');
+                s.push_str(&go_quote(w));
+            }
+            out.push_str(&format!("({s})\n"));
+            for i in &st.instructions {
+                out.push_str(&format!("({})\n", i.dump()));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -1555,22 +1928,22 @@ CMD ["node","dist/server.js"]
             ("# only a comment\n\n", "Dockerfile: the Dockerfile is empty (it has no instructions)"),
             ("ARG A=1\n", "Dockerfile: the Dockerfile has no FROM instruction, so no stage to build"),
             ("FROM scratch\n\nFORM x\n", "Dockerfile:3: unknown instruction: FORM"),
-            ("FROM scratch\nRUN a\nRUN b\n\n\n\nONBUILD RUN c\n", "Dockerfile:7: ONBUILD is not supported"),
-            ("FROM scratch\nWORKDIR /a\nRUN --mount=type=cache,target=/root/.npm npm ci\n", "Dockerfile:3: RUN --mount is not supported"),
+            ("FROM scratch\nRUN a\nRUN b\n\n\n\nONBUILD ONBUILD RUN c\n", "Dockerfile:7: ONBUILD ONBUILD is not allowed"),
+            ("FROM scratch\nONBUILD FROM x\n", "Dockerfile:2: FROM is not allowed as an ONBUILD trigger"),
+            ("FROM scratch\nWORKDIR /a\nRUN --mount=type=ssh npm ci\n", "Dockerfile:3: RUN --mount=type=ssh: RUN --mount=type=ssh is not supported"),
+            ("FROM scratch\nRUN --mount=type=cache,target=/x,bogus=1 true\n", "Dockerfile:2: RUN --mount=type=cache,target=/x,bogus=1: unexpected key \"bogus\""),
             ("FROM scratch\nRUN --network=none true\n", "Dockerfile:2: RUN --network is not supported"),
             ("FROM scratch\nRUN --security=insecure true\n", "Dockerfile:2: RUN --security is not supported"),
-            ("FROM scratch\nRUN <<EOF\necho hi\nEOF\n", "Dockerfile:2: RUN with a heredoc (<<EOF) is not supported"),
-            ("FROM scratch\nRUN cat <<-\"END\" > /x\n", "Dockerfile:2: RUN with a heredoc (<<END) is not supported"),
-            ("FROM scratch\nCOPY <<EOF /app/config\n", "Dockerfile:2: COPY with a heredoc (<<EOF) is not supported"),
+            ("FROM scratch\nRUN <<EOF\necho hi\nEO\n", "Dockerfile:2: the heredoc <<EOF is never closed"),
+            ("FROM scratch\nRUN cat <<-\"END\" > /x\n", "Dockerfile:2: the heredoc <<END is never closed"),
+            ("FROM scratch\nCOPY <<EOF <<EOT\na\nEOF\nb\nEOT\n", "Dockerfile:2: COPY: a heredoc is a source; the destination comes last"),
             ("FROM scratch\n\n\n\n\n\nCOPY onlyone\n", "Dockerfile:7: COPY needs at least two arguments: a source and a destination"),
             ("FROM scratch\nADD [\"x\"]\n", "Dockerfile:2: ADD needs at least two arguments: a source and a destination"),
             ("FROM scratch\nCOPY --from=$STAGE /a /b\n", "Dockerfile:2: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"),
             ("FROM scratch\nCOPY --from /a /b\n", "Dockerfile:2: missing a value on flag: --from (write --from=VALUE)"),
-            ("FROM scratch\nCOPY --parents a b\n", "Dockerfile:2: COPY --parents is not supported"),
             ("FROM scratch\nCOPY --own=1 a b\n", "Dockerfile:2: unknown flag: --own (on COPY)"),
             ("FROM scratch\nCOPY --link=maybe a b\n", "Dockerfile:2: expecting a boolean value for flag --link on COPY, not: maybe"),
             ("FROM scratch\nCOPY --chown=1 --chown=2 a b\n", "Dockerfile:2: duplicate flag specified: --chown"),
-            ("FROM scratch\nADD --checksum=sha256:abc https://x/y /y\n", "Dockerfile:2: ADD --checksum is not supported"),
             ("FROM scratch\nADD --from=build a b\n", "Dockerfile:2: unknown flag: --from (on ADD)"),
             ("RUN echo hi\nFROM scratch\n", "Dockerfile:1: RUN comes before the first FROM (only ARG may come before FROM)"),
             ("ARG A\nENV B=1\nFROM scratch\n", "Dockerfile:2: ENV comes before the first FROM (only ARG may come before FROM)"),
@@ -1609,7 +1982,14 @@ CMD ["node","dist/server.js"]
             ("FROM scratch\nRUN a \\\n  b \\\n  c\nMAINTAINER\n", "Dockerfile:5: MAINTAINER needs exactly one argument"),
         ];
         for (text, want) in cases {
-            assert_eq!(&err(text), want, "for {text:?}");
+            let got = err(text);
+            // The newer refusals are checked by their start: their advice follows.
+            if got != *want {
+                assert!(
+                    got.starts_with(*want) && want.len() > 30,
+                    "for {text:?}: {got}"
+                );
+            }
         }
         let e = parse("FROM scratch\nFORM x\n", "docker/api.Dockerfile").unwrap_err();
         assert_eq!(

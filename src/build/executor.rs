@@ -6,11 +6,15 @@ use super::cache::{self, LayerRef, State};
 use super::context::BuildContext;
 use super::copy::{self, Ownership};
 use super::dockerfile::{CommandForm, DockerfileError, Healthcheck as DfHealthcheck, Instruction};
+use super::heredoc;
 use super::plan::{
     BuildPlan, CopySource, ExpandedCopy, ExpandedInstruction, PlannedStage, StageBase, StageEnv,
 };
 use super::rootfs_view::RootfsView;
+use super::run_mount::{self, MountKind, RunMount};
+use super::run_mounts::{self, Sources};
 use super::run_step::{self, RunStep, RunStepError};
+use super::secrets::Secrets;
 use crate::image::config::{creation_time, source_date_epoch, Healthcheck, History, ImageConfig};
 use crate::image::layer_writer::{self, WriteOptions};
 use crate::image::local::{digest_to_oci, write_image, LocalImage};
@@ -59,6 +63,8 @@ pub struct ExecOptions<'a> {
     pub no_cache: bool,
     pub quiet: bool,
     pub network: NetworkMode,
+    /// `--secret`s for `RUN --mount=type=secret`.
+    pub secrets: &'a Secrets,
 }
 
 /// One built stage.
@@ -99,6 +105,17 @@ pub fn execute(
             "{prefix}STEP 1/{count}: FROM {}",
             describe_base(plan, stage)
         );
+        // The base image's ONBUILD triggers run first, as in docker.
+        for t in std::mem::take(&mut exec.triggers) {
+            let inst =
+                super::dockerfile::parse_trigger(&t, &plan.file, stage.from_line, plan.escape)?;
+            let _ = writeln!(log, "{prefix}ONBUILD {}", truncate(&t, 120));
+            steps += 1;
+            if exec.step(&inst, &outs)? {
+                cached += 1;
+                let _ = writeln!(log, " --> CACHED");
+            }
+        }
         for (i, inst) in stage.instructions.iter().enumerate() {
             let t = Instant::now();
             let text = inst
@@ -186,6 +203,8 @@ struct StageExec<'a> {
     out: StageOut,
     /// CMD was set by this stage (so ENTRYPOINT does not clear it).
     cmd_set: bool,
+    /// ONBUILD triggers of the base image, still to run.
+    triggers: Vec<String>,
 }
 
 fn load_image(store: &Store, r: &str) -> Result<(LocalImage, Vec<PathBuf>), String> {
@@ -287,12 +306,19 @@ impl<'a> StageExec<'a> {
                 }
             }
         };
+        let mut out = out;
+        // Triggers are consumed by this build: the new image does not carry them.
+        let triggers = match stage.base {
+            StageBase::Image(_) => out.state.config.config.on_build.take().unwrap_or_default(),
+            _ => Vec::new(),
+        };
         Ok(StageExec {
             store,
             plan,
             opts,
             out,
             cmd_set: false,
+            triggers,
         })
     }
 
@@ -331,6 +357,14 @@ impl<'a> StageExec<'a> {
                 parts.push(self.copy_key(inst, c, outs)?)
             }
             ExpandedInstruction::Run(_) => {
+                // What is mounted (never a secret's bytes) and the heredocs.
+                for m in &inst.mounts {
+                    let spec = self.out.env.expand_word(inst, m)?;
+                    parts.push(format!("mount {spec}").into_bytes());
+                }
+                for h in &inst.heredocs {
+                    parts.push(format!("heredoc {} {}", h.name, h.content).into_bytes());
+                }
                 parts.push(self.out.env.run_env().join("\0").into_bytes());
                 parts.push(
                     format!(
@@ -458,6 +492,9 @@ impl<'a> StageExec<'a> {
                 }
             }
             ExpandedInstruction::StopSignal(s) => cfg.stop_signal = Some(s.clone()),
+            ExpandedInstruction::OnBuild(t) => {
+                cfg.on_build.get_or_insert_with(Vec::new).push(t.clone())
+            }
             ExpandedInstruction::Healthcheck(h) => {
                 cfg.healthcheck = Some(match h {
                     DfHealthcheck::None => Healthcheck {
@@ -475,7 +512,7 @@ impl<'a> StageExec<'a> {
             }
             ExpandedInstruction::Copy(c) => return self.copy(inst, c, false, text, outs),
             ExpandedInstruction::Add(c) => return self.copy(inst, c, true, text, outs),
-            ExpandedInstruction::Run(f) => return self.run(inst, f, text),
+            ExpandedInstruction::Run(f) => return self.run(inst, f, text, outs),
         }
         self.history(text, true);
         Ok(())
@@ -526,6 +563,14 @@ impl<'a> StageExec<'a> {
                 return Err(self.err(inst, format!("{s}: sources from URLs are not supported; put the file in the build context (or fetch it with RUN)")));
             }
         }
+        if !inst.heredocs.is_empty() {
+            let mut h = <sha2::Sha256 as sha2::Digest>::new();
+            for (name, body) in self.heredoc_files(inst, c)? {
+                sha2::Digest::update(&mut h, format!("{name}\0{}\0", body.len()).as_bytes());
+                sha2::Digest::update(&mut h, body.as_bytes());
+            }
+            return Ok(hex::encode(sha2::Digest::finalize(h)).into_bytes());
+        }
         let (root, key) = self.copy_source(inst, c, outs)?;
         match root {
             SourceRoot::Context => {
@@ -542,6 +587,29 @@ impl<'a> StageExec<'a> {
             }
             SourceRoot::Layers(_) => Ok(key),
         }
+    }
+
+    /// The files a COPY/ADD heredoc makes: (name, body after `<<-` and
+    /// expansion). Every source must be a heredoc.
+    fn heredoc_files(
+        &self,
+        inst: &Instruction,
+        c: &ExpandedCopy,
+    ) -> Result<Vec<(String, String)>, BuildError> {
+        if c.sources.len() != inst.heredocs.len() {
+            return Err(self.err(inst, "mixing heredocs and files of the context in one instruction is not supported: use one COPY for the heredocs and one for the files"));
+        }
+        inst.heredocs
+            .iter()
+            .map(|h| {
+                let body = if h.expand {
+                    self.out.env.expand_heredoc(inst, &h.body())?
+                } else {
+                    h.body()
+                };
+                Ok((h.name.clone(), body))
+            })
+            .collect()
     }
 
     fn ownership(
@@ -577,7 +645,22 @@ impl<'a> StageExec<'a> {
         text: &str,
         outs: &BTreeMap<usize, StageOut>,
     ) -> Result<(), BuildError> {
-        let (root, _) = self.copy_source(inst, c, outs)?;
+        let mut sources = c.sources.clone();
+        let heredoc_dir = if inst.heredocs.is_empty() {
+            None
+        } else {
+            let files = self.heredoc_files(inst, c)?;
+            let dir = HeredocDir::new(self.store, &files).map_err(|e| self.err(inst, e))?;
+            sources = files.into_iter().map(|(n, _)| n).collect();
+            Some(dir)
+        };
+        let (root, _) = match &heredoc_dir {
+            Some(d) => (
+                SourceRoot::Layers(Vec::new()),
+                d.dir.clone().into_os_string().into_encoded_bytes(),
+            ),
+            None => self.copy_source(inst, c, outs)?,
+        };
         let view = RootfsView::new(&self.layer_dirs());
         let own = self.ownership(inst, c, &view)?;
         let workdir = self
@@ -596,16 +679,20 @@ impl<'a> StageExec<'a> {
         let result = (|| -> Result<(), BuildError> {
             let mounted;
             let ctx_plain;
-            let ctx: &BuildContext = match &root {
-                SourceRoot::Context => self.opts.context,
-                SourceRoot::Layers(dirs) => {
+            let ctx: &BuildContext = match (&root, &heredoc_dir) {
+                (_, Some(d)) => {
+                    ctx_plain = BuildContext::plain(&d.dir);
+                    &ctx_plain
+                }
+                (SourceRoot::Context, None) => self.opts.context,
+                (SourceRoot::Layers(dirs), None) => {
                     mounted = MergedMount::new(self.store, dirs).map_err(|e| self.err(inst, e))?;
                     ctx_plain = BuildContext::plain(mounted.path());
                     &ctx_plain
                 }
             };
             let mut resolved = Vec::new();
-            for s in &c.sources {
+            for s in &sources {
                 resolved.extend(ctx.resolve(s).map_err(|e| self.err(inst, e.to_string()))?);
             }
             if resolved.len() > 1 && !dest.ends_with('/') && !view.is_dir(&dest) {
@@ -636,11 +723,102 @@ impl<'a> StageExec<'a> {
         self.commit_layer(inst, &staged, false, text)
     }
 
-    fn run(&mut self, inst: &Instruction, f: &CommandForm, text: &str) -> Result<(), BuildError> {
+    /// The root directory a `from=` of a RUN mount reads: a stage's or an
+    /// image's layers, merged read-only.
+    fn mount_from(
+        &self,
+        inst: &Instruction,
+        from: &str,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> Result<MergedMount, BuildError> {
+        let dirs = match self
+            .out
+            .env
+            .resolve_from(from)
+            .map_err(|m| self.err(inst, m))?
+        {
+            CopySource::Stage(i) => outs
+                .get(&i)
+                .ok_or_else(|| {
+                    self.err(
+                        inst,
+                        format!("stage {} was not built", self.plan.stage_label(i)),
+                    )
+                })?
+                .state
+                .layers
+                .iter()
+                .map(|l| self.store.layer_dir(&l.diff_id))
+                .collect(),
+            CopySource::Image(r) => load_image(self.store, &r).map_err(|e| self.err(inst, e))?.1,
+        };
+        MergedMount::new(self.store, &dirs).map_err(|e| self.err(inst, e))
+    }
+
+    fn run(
+        &mut self,
+        inst: &Instruction,
+        f: &CommandForm,
+        text: &str,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> Result<(), BuildError> {
         let dirs = self.layer_dirs();
+        let mut mounts: Vec<RunMount> = Vec::new();
+        for m in &inst.mounts {
+            let spec = self.out.env.expand_word(inst, m)?;
+            mounts.push(
+                run_mount::parse(&spec)
+                    .map_err(|e| self.err(inst, format!("--mount={spec}: {e}")))?,
+            );
+        }
+        let mut merged = Vec::new();
+        let mut from_roots = BTreeMap::new();
+        for m in &mounts {
+            if let MountKind::Bind { from: Some(f), .. } = &m.kind {
+                if !from_roots.contains_key(f) {
+                    let mm = self.mount_from(inst, f, outs)?;
+                    from_roots.insert(f.clone(), mm.path().to_path_buf());
+                    merged.push(mm);
+                }
+            }
+        }
+        let view = RootfsView::new(&dirs);
+        let sources = Sources {
+            context: self.opts.context.root(),
+            from: &from_roots,
+        };
+        let mut prepared =
+            run_mounts::prepare(self.store, &mounts, self.opts.secrets, &sources, &view)
+                .map_err(|e| self.err(inst, format!("--mount: {e}")))?;
+        let args = match f {
+            CommandForm::Shell(line) if !inst.heredocs.is_empty() => {
+                let mut args = self.shell();
+                if inst.heredocs.len() == 1 && heredoc::marker(line.trim()).is_some() {
+                    // RUN <<EOF: the body is the script, run by the shell.
+                    let h = &inst.heredocs[0];
+                    let path = prepared
+                        .add_script(self.store, &h.name, &h.body())
+                        .map_err(|e| self.err(inst, e))?;
+                    args.push(path);
+                } else {
+                    // A program line: the shell reads the heredocs itself.
+                    let mut script = format!("{line}\n");
+                    for h in &inst.heredocs {
+                        script.push_str(&h.content);
+                        script.push_str(&h.name);
+                        script.push('\n');
+                    }
+                    args.push(script);
+                }
+                args
+            }
+            _ => self.command(f),
+        };
         let cfg = &self.out.state.config.config;
         let step = RunStep {
-            args: self.command(f),
+            args,
+            mounts: prepared.binds.clone(),
+            tmpfs: prepared.tmpfs.clone(),
             env: self.out.env.run_env(),
             cwd: cfg.working_dir.clone().unwrap_or_else(|| "/".into()),
             user: cfg.user.clone(),
@@ -658,6 +836,8 @@ impl<'a> StageExec<'a> {
             other => self.err(inst, other.to_string()),
         })?;
         let upper = out.upper().to_path_buf();
+        prepared.clean_upper(&upper);
+        drop(merged);
         self.commit_layer(inst, &upper, true, text)
     }
 
@@ -701,6 +881,35 @@ impl<'a> StageExec<'a> {
 enum SourceRoot {
     Context,
     Layers(Vec<PathBuf>),
+}
+
+/// The files of COPY/ADD heredocs, staged under `tmp/` for the copy.
+struct HeredocDir {
+    dir: PathBuf,
+}
+
+impl HeredocDir {
+    fn new(store: &Store, files: &[(String, String)]) -> Result<HeredocDir, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = store.layer_staging_dir().map_err(|e| e.to_string())?;
+        let d = HeredocDir { dir };
+        for (name, body) in files {
+            if name.contains('/') || name == "." || name == ".." {
+                return Err(format!("the heredoc name {name:?} cannot be a file name"));
+            }
+            let p = d.dir.join(name);
+            std::fs::write(&p, body)
+                .and_then(|_| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)))
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        }
+        Ok(d)
+    }
+}
+
+impl Drop for HeredocDir {
+    fn drop(&mut self) {
+        let _ = crate::store::layers::remove_tree(&self.dir);
+    }
 }
 
 /// A read-only overlay of layer directories (the merged rootfs of a stage),

@@ -121,6 +121,20 @@ pub fn expand_words(word: &str, env: &Vars, escape: char) -> Result<Vec<String>,
         })
 }
 
+/// Expands variables in free text (a heredoc's body), keeping quotes and
+/// escapes as written, as buildkit does with `RawQuotes` and `RawEscapes`.
+pub fn expand_raw(text: &str, env: &Vars, escape: char) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(text, env, escape);
+    lexer.raw_quotes = true;
+    lexer
+        .process_stop_on(None, true)
+        .map(|(w, _)| w)
+        .map_err(|reason| ExpandError {
+            word: text.to_string(),
+            reason,
+        })
+}
+
 /// Whether a word contains anything expansion would change (a variable,
 /// a quote or an escape).
 pub fn is_literal(word: &str, escape: char) -> bool {
@@ -177,6 +191,8 @@ struct Lexer<'a> {
     env: &'a Vars,
     escape: char,
     raw_escapes: bool,
+    /// Quotes are plain characters (heredoc bodies).
+    raw_quotes: bool,
 }
 
 type LexResult<T> = Result<T, String>;
@@ -189,6 +205,7 @@ impl<'a> Lexer<'a> {
             env,
             escape,
             raw_escapes: false,
+            raw_quotes: false,
         }
     }
 
@@ -233,6 +250,11 @@ impl<'a> Lexer<'a> {
                     let tmp = self.process_dollar()?;
                     result.push_str(&tmp);
                     words.add_string(&tmp);
+                }
+                '\'' | '"' if self.raw_quotes => {
+                    self.next();
+                    result.push(ch);
+                    words.add_char(ch);
                 }
                 '\'' => {
                     let tmp = self.process_single_quote()?;

@@ -8,6 +8,7 @@ use crate::build::dockerfile::{
     CommandForm, Dockerfile, DockerfileError, Healthcheck, Instruction, InstructionKind,
 };
 use crate::build::expand::{self, Vars};
+use crate::build::run_mount::MountKind;
 use crate::image::reference::ImageRef;
 use std::fmt;
 
@@ -228,6 +229,7 @@ pub fn plan_build(
     }
 
     // Every stage's base and COPY sources, as docker resolves them for all stages.
+    let mut warnings: Vec<String> = Vec::new();
     let mut bases = Vec::with_capacity(df.stages.len());
     let mut platforms = Vec::with_capacity(df.stages.len());
     let mut sources = Vec::with_capacity(df.stages.len());
@@ -269,13 +271,35 @@ pub fn plan_build(
         platforms.push(platform);
         let mut found: Vec<CopySource> = Vec::new();
         for inst in &stage.instructions {
+            let mut froms: Vec<&str> = Vec::new();
             if let InstructionKind::Copy(c) = &inst.kind {
-                if let Some(from) = &c.from {
-                    let src = resolve_copy_from(from, stage.index, &names)
-                        .map_err(|m| DockerfileError::at(file, inst.line, m))?;
-                    if !found.contains(&src) {
-                        found.push(src);
+                froms.extend(c.from.as_deref());
+            }
+            // RUN --mount=...,from=X reads stage X too.
+            let mount_froms: Vec<String> = inst
+                .mounts
+                .iter()
+                .filter_map(|m| crate::build::run_mount::parse(m).ok())
+                .filter_map(|m| match m.kind {
+                    MountKind::Bind { from, .. } | MountKind::Cache { from, .. } => from,
+                    _ => None,
+                })
+                .filter(|f| expand::is_literal(f, df.escape))
+                .collect();
+            froms.extend(mount_froms.iter().map(String::as_str));
+            for from in froms {
+                let src = resolve_copy_from(from, stage.index, &names)
+                    .map_err(|m| DockerfileError::at(file, inst.line, m))?;
+                if let CopySource::Image(r) = &src {
+                    if let Some(near) = near_stage_name(r, &names) {
+                        warnings.push(format!(
+                            "{file}:{}: --from={r} names no stage, so it is read as the image {r}; did you mean the stage {near:?}?",
+                            inst.line
+                        ));
                     }
+                }
+                if !found.contains(&src) {
+                    found.push(src);
                 }
             }
         }
@@ -327,12 +351,13 @@ pub fn plan_build(
             }
         }
     }
-    let warnings = build_args
-        .vars()
-        .iter()
-        .filter(|(k, _)| !declared.contains(k) && !is_predefined_arg(k))
-        .map(|(k, _)| format!("--build-arg {k} was not consumed: {file} has no ARG {k}"))
-        .collect();
+    warnings.extend(
+        build_args
+            .vars()
+            .iter()
+            .filter(|(k, _)| !declared.contains(k) && !is_predefined_arg(k))
+            .map(|(k, _)| format!("--build-arg {k} was not consumed: {file} has no ARG {k}")),
+    );
 
     Ok(BuildPlan {
         file: df.file.clone(),
@@ -370,6 +395,47 @@ fn check_platform(p: &str) -> Result<(), String> {
             "platform {p:?} is not supported: skiff builds {PLATFORM} images only"
         ))
     }
+}
+
+/// A stage name `word` is probably a typo of (edit distance 1 or 2, for a
+/// bare name that is no registry path).
+fn near_stage_name(word: &str, names: &[Option<String>]) -> Option<String> {
+    if word.contains(['/', ':', '@']) {
+        return None;
+    }
+    let w = word.to_ascii_lowercase();
+    names
+        .iter()
+        .flatten()
+        .map(|n| (edit_distance(&w, n), n))
+        .filter(|(d, n)| *d > 0 && *d <= 2 && *d < n.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n.clone())
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Resolves `COPY --from=X` in stage `current` the way buildkit does: a
@@ -464,6 +530,8 @@ pub enum ExpandedInstruction {
     Volume(Vec<String>),
     StopSignal(String),
     Healthcheck(Healthcheck),
+    /// The trigger as written (`RUN npm ci`), stored in the config's OnBuild.
+    OnBuild(String),
 }
 
 /// The environment of one stage while it executes: what words expand with,
@@ -603,6 +671,28 @@ impl StageEnv {
         DockerfileError::at(&self.file, inst.line, message)
     }
 
+    /// Resolves a `from=` of this stage (a stage index, a stage name, else
+    /// an image), as `COPY --from` does.
+    pub fn resolve_from(&self, from: &str) -> Result<CopySource, String> {
+        resolve_copy_from(from, self.stage, &self.stage_names)
+    }
+
+    /// Expands one word with the stage's environment now (mount options,
+    /// heredoc names); errors name the instruction's file and line.
+    pub fn expand_word(&self, inst: &Instruction, w: &str) -> Result<String, DockerfileError> {
+        self.word(inst, w)
+    }
+
+    /// Expands a COPY heredoc's body: variables only, quotes and escapes
+    /// kept as written (buildkit's raw-quotes lexer).
+    pub fn expand_heredoc(
+        &self,
+        inst: &Instruction,
+        body: &str,
+    ) -> Result<String, DockerfileError> {
+        expand::expand_raw(body, &self.env, self.escape).map_err(|e| self.err(inst, e.to_string()))
+    }
+
     fn word(&self, inst: &Instruction, w: &str) -> Result<String, DockerfileError> {
         expand::expand_word(w, &self.env, self.escape).map_err(|e| self.err(inst, e.to_string()))
     }
@@ -717,6 +807,7 @@ pub fn expand_instruction(
         InstructionKind::Entrypoint(c) => ExpandedInstruction::Entrypoint(c.clone()),
         InstructionKind::Shell(s) => ExpandedInstruction::Shell(s.clone()),
         InstructionKind::Healthcheck(h) => ExpandedInstruction::Healthcheck(h.clone()),
+        InstructionKind::OnBuild(i) => ExpandedInstruction::OnBuild(i.original.clone()),
         InstructionKind::Expose(words) => {
             let mut ports = Vec::new();
             for w in words {
@@ -845,6 +936,7 @@ impl ExpandedInstruction {
             ExpandedInstruction::Volume(_) => "VOLUME",
             ExpandedInstruction::StopSignal(_) => "STOPSIGNAL",
             ExpandedInstruction::Healthcheck(_) => "HEALTHCHECK",
+            ExpandedInstruction::OnBuild(_) => "ONBUILD",
         }
     }
 }
@@ -871,7 +963,8 @@ impl fmt::Display for ExpandedInstruction {
             }
             ExpandedInstruction::Workdir(s)
             | ExpandedInstruction::User(s)
-            | ExpandedInstruction::StopSignal(s) => write!(f, " {s}"),
+            | ExpandedInstruction::StopSignal(s)
+            | ExpandedInstruction::OnBuild(s) => write!(f, " {s}"),
             ExpandedInstruction::Copy(c) | ExpandedInstruction::Add(c) => {
                 match &c.from {
                     Some(CopySource::Stage(i)) => write!(f, " --from={i}")?,

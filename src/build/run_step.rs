@@ -2,6 +2,7 @@
 //! container's overlay upper directory becomes the new layer and is moved
 //! into `layers/` instead of being unpacked again.
 
+use crate::runtime::spec::{BindMount, TmpfsMount};
 use crate::runtime::{self, Container, ContainerSpec, NetworkMode, Stdio};
 use crate::store::Store;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ pub struct RunStep<'a> {
     pub user: Option<String>,
     pub network: NetworkMode,
     pub layers: &'a [PathBuf],
+    /// `RUN --mount`s: binds (cache, secret, bind, heredoc scripts) and tmpfs.
+    pub mounts: Vec<BindMount>,
+    pub tmpfs: Vec<TmpfsMount>,
     /// Send the command's output to a file (shown only on failure).
     pub quiet: bool,
 }
@@ -58,6 +62,8 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
         cwd: step.cwd,
         user: step.user,
         network: step.network,
+        mounts: step.mounts,
+        tmpfs: step.tmpfs,
         no_new_privileges: true,
         ..ContainerSpec::default()
     };

@@ -3,6 +3,8 @@
 use super::format::{human_age, human_size, print_table};
 use super::images::{open_store, parse_tag};
 use crate::build::builder::{self, BuildOptions};
+use crate::build::check::CheckOptions;
+use crate::build::secrets::Secrets;
 use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
 use crate::runtime::NetworkMode;
@@ -36,6 +38,15 @@ pub struct BuildArgs {
     /// Network for RUN steps: host (default, so npm can reach its registry), private or none
     #[arg(long, default_value = "host")]
     pub network: String,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
+    /// Check the Dockerfile (parse, plan, expand every needed stage) without building
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: check every named stage as a target
+    #[arg(long = "all-targets", requires = "check")]
+    pub all_targets: bool,
     /// The build context directory
     pub context: PathBuf,
 }
@@ -57,7 +68,61 @@ fn private_mounts() -> Result<()> {
     Ok(())
 }
 
+/// `build --check`: every problem on stdout, exit 1 if the build would fail.
+fn check(root: &Path, a: &BuildArgs) -> Result<i32> {
+    let path = a
+        .file
+        .clone()
+        .unwrap_or_else(|| a.context.join("Dockerfile"));
+    let name = a
+        .file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "Dockerfile".into());
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let secrets = if a.secrets.is_empty() {
+        None
+    } else {
+        Some(Secrets::from_cli(&a.secrets, |k| std::env::var(k).ok())?)
+    };
+    // Base images are read if the store holds them; a missing store is no error.
+    let store = if root.join("oci").is_dir() {
+        Some(open_store(root)?)
+    } else {
+        None
+    };
+    let started = std::time::Instant::now();
+    let report = crate::build::check::check(
+        store.as_ref(),
+        &CheckOptions {
+            text: &text,
+            file: &name,
+            build_args: &a.build_args,
+            target: a.target.as_deref(),
+            all_targets: a.all_targets,
+            secrets: secrets.as_ref(),
+        },
+    );
+    for p in &report.problems {
+        println!("{p}");
+    }
+    let errors = report.problems.iter().filter(|p| p.error).count();
+    println!(
+        "Check of {name}: {} stage(s), {errors} error(s), {} warning(s) in {:.0} ms",
+        report.stages_checked,
+        report.problems.len() - errors,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
 pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
+    if a.check {
+        return check(root, &a);
+    }
+    // Read before anything in the store changes: a bad --secret changes nothing.
+    let secrets = Secrets::from_cli(&a.secrets, |k| std::env::var(k).ok())?;
     sealed_exe::ensure().context("cannot protect the skiff binary before running build steps")?;
     let tags = a
         .tags
@@ -84,6 +149,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         no_cache: a.no_cache,
         quiet: a.quiet,
         network,
+        secrets,
     };
     let started = std::time::Instant::now();
     let mut sink = std::io::sink();
@@ -169,6 +235,61 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<i32> {
                 .map(|(c, by, s, _)| vec![human_age(c), trunc(by, a.no_trunc), human_size(*s)])
                 .collect();
             print_table(&["CREATED", "CREATED BY", "SIZE"], &t);
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct BuildCacheArgs {
+    #[command(subcommand)]
+    pub command: BuildCacheCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BuildCacheCommand {
+    /// List the cache mounts (RUN --mount=type=cache) kept in the store
+    Ls,
+    /// Remove cache mounts no build is using (all, or the ids given)
+    Prune {
+        /// Cache ids to remove (default: every one not in use)
+        ids: Vec<String>,
+        /// List what would be removed, remove nothing
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
+}
+
+/// `skiff build-cache ls|prune`.
+pub fn build_cache(root: &Path, a: BuildCacheArgs) -> Result<i32> {
+    use crate::build::cache_mounts;
+    let store = open_store(root)?;
+    match a.command {
+        BuildCacheCommand::Ls => {
+            let rows: Vec<Vec<String>> = cache_mounts::list(&store)
+                .into_iter()
+                .map(|c| {
+                    vec![
+                        c.id,
+                        human_size(c.size),
+                        if c.in_use { "yes" } else { "no" }.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "SIZE", "IN USE"], &rows);
+        }
+        BuildCacheCommand::Prune { ids, dry_run } => {
+            let gone = cache_mounts::prune(&store, &ids, dry_run).map_err(anyhow::Error::msg)?;
+            let verb = if dry_run { "Would remove" } else { "Removed" };
+            let total: u64 = gone.iter().map(|c| c.size).sum();
+            for c in &gone {
+                println!("{verb} cache {} ({})", c.id, human_size(c.size));
+            }
+            println!(
+                "{verb} {} cache mount(s), {}",
+                gone.len(),
+                human_size(total)
+            );
         }
     }
     Ok(0)

@@ -34,6 +34,9 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Show the layers of an image and the instructions that made them
     History(build::HistoryArgs),
+    /// List or prune the build's cache mounts (RUN --mount=type=cache)
+    #[command(name = "build-cache")]
+    BuildCache(build::BuildCacheArgs),
     /// Import a rootfs tarball or directory as a one-layer image
     Import(images::ImportArgs),
     /// List tagged images
@@ -156,6 +159,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => containers::inspect(&root, a),
         Command::Revisions(a) => images::revisions(&root, a),
         Command::Prune(a) => prune::prune(&root, a),
+        Command::BuildCache(a) => build::build_cache(&root, a),
         Command::Rollback(a) => deploy::rollback(&root, a),
         Command::Rollout(a) => deploy::rollout(&root, a),
         Command::Run(a) => run::run(&root, a),

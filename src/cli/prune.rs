@@ -14,12 +14,22 @@ pub struct PruneArgs {
     /// List what would be removed, remove nothing
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Also remove the build's cache mounts (RUN --mount=type=cache) no build is using
+    #[arg(long = "build-cache")]
+    pub build_cache: bool,
 }
 
 pub fn prune(root: &Path, a: PruneArgs) -> Result<i32> {
     let store = open_store(root)?;
     let r = crate::deploy::prune::prune(&store, a.keep, a.dry_run)?;
     let verb = if a.dry_run { "Would remove" } else { "Removed" };
+    if a.build_cache {
+        let gone = crate::build::cache_mounts::prune(&store, &[], a.dry_run)
+            .map_err(anyhow::Error::msg)?;
+        for c in &gone {
+            println!("{verb} cache mount {} ({})", c.id, human_size(c.size));
+        }
+    }
     for (d, size) in &r.gc.blobs {
         println!("{verb} blob {d} ({})", human_size(*size));
     }

@@ -38,6 +38,9 @@ pub struct ContainerConfig {
     pub shell: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args_escaped: Option<bool>,
+    /// ONBUILD triggers, run by builds that use this image as their base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
 }
 
 /// Docker's HEALTHCHECK as stored in the config (durations in nanoseconds).
