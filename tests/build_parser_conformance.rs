@@ -24,15 +24,39 @@ fn dirs(sub: &str) -> Vec<PathBuf> {
 const REFUSED: &[(&str, usize, &str)] = &[
     ("flags", 3, "unknown flag: --user (on COPY)"),
     ("health", 4, "HEALTHCHECK needs at least one argument"),
-    ("jeztah-invalid-json-json-inside-string", 1, "CMD comes before the first FROM"),
-    ("jeztah-invalid-json-json-inside-string-double", 1, "CMD comes before the first FROM"),
-    ("jeztah-invalid-json-single-quotes", 1, "CMD comes before the first FROM"),
-    ("jeztah-invalid-json-unterminated-bracket", 1, "CMD comes before the first FROM"),
-    ("jeztah-invalid-json-unterminated-string", 1, "CMD comes before the first FROM"),
+    (
+        "jeztah-invalid-json-json-inside-string",
+        1,
+        "CMD comes before the first FROM",
+    ),
+    (
+        "jeztah-invalid-json-json-inside-string-double",
+        1,
+        "CMD comes before the first FROM",
+    ),
+    (
+        "jeztah-invalid-json-single-quotes",
+        1,
+        "CMD comes before the first FROM",
+    ),
+    (
+        "jeztah-invalid-json-unterminated-bracket",
+        1,
+        "CMD comes before the first FROM",
+    ),
+    (
+        "jeztah-invalid-json-unterminated-string",
+        1,
+        "CMD comes before the first FROM",
+    ),
     ("json", 1, "CMD comes before the first FROM"),
     // The moby-era copy writes the directive `# escape = ``` (moby took its
     // first character); buildkit refuses a token that is not ` or \.
-    ("escape-nonewline", 1, "invalid escape token '``' does not match ` or \\"),
+    (
+        "escape-nonewline",
+        1,
+        "invalid escape token '``' does not match ` or \\",
+    ),
 ];
 
 #[test]
@@ -80,11 +104,20 @@ fn every_negative_file_is_refused_with_file_and_line() {
     let found = dirs("testfiles-negative");
     assert_eq!(found.len(), cases.len());
     for (name, line) in cases {
-        let text = std::fs::read_to_string(data().join("testfiles-negative").join(name).join("Dockerfile")).unwrap();
+        let text = std::fs::read_to_string(
+            data()
+                .join("testfiles-negative")
+                .join(name)
+                .join("Dockerfile"),
+        )
+        .unwrap();
         let file = format!("{name}/Dockerfile");
         let e = parse(&text, &file).expect_err(name);
         assert_eq!(e.line, Some(line), "{name}: {e}");
-        assert!(e.to_string().starts_with(&format!("{file}:{line}: ")), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("{file}:{line}: ")),
+            "{e}"
+        );
     }
 }
 
