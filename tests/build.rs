@@ -317,7 +317,11 @@ fn errors_name_file_and_line_and_move_no_tag() {
             "missing.txt",
         ),
         ("FROM nosuch:image\n", 125, "Dockerfile:1"),
-        ("FROM busybox:fixture\nONBUILD RUN x\n", 125, "Dockerfile:2"),
+        (
+            "FROM busybox:fixture\nONBUILD ONBUILD RUN x\n",
+            125,
+            "Dockerfile:2",
+        ),
         (
             "FROM busybox:fixture\nCOPY --from=nostage /x /y\n",
             125,

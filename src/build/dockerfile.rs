@@ -892,7 +892,7 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
             let mut others = Vec::new();
             for w in &flag_words {
                 match w.strip_prefix("--mount") {
-                    Some(v) if v.is_empty() => {
+                    Some("") => {
                         return Err(
                             "RUN --mount needs a value: --mount=type=cache,target=/root/.npm"
                                 .into(),
