@@ -87,19 +87,21 @@ fn label(df: &Dockerfile, i: usize) -> String {
         .unwrap_or_else(|| format!("stage-{i}"))
 }
 
-/// The targets to check: the given one, every named stage
-/// (`--all-targets`), or the last stage.
+/// The targets to check: the given one, or the last stage; with
+/// `--all-targets` every named stage and the last one.
 fn targets(df: &Dockerfile, o: &CheckOptions<'_>) -> Vec<Option<String>> {
     if o.all_targets {
-        let named: Vec<Option<String>> = df
+        let mut all: Vec<Option<String>> = df
             .stages
             .iter()
             .filter_map(|s| s.name.clone())
             .map(Some)
             .collect();
-        if !named.is_empty() {
-            return named;
+        // The default target (the last stage) too, when it has no name.
+        if df.stages.last().is_some_and(|s| s.name.is_none()) {
+            all.push(None);
         }
+        return all;
     }
     vec![o.target.map(str::to_string)]
 }
