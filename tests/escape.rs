@@ -738,3 +738,39 @@ fn the_whole_corpus_in_one_container_is_blocked() {
     assert!(escaped.is_empty(), "ESCAPED: {escaped:#?}");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
+
+// ---------------------------------------------------------------- build mounts
+
+/// `RUN --mount=type=bind` cannot reach the host through the context (a
+/// symlink pointing out of it), and a writable bind cannot write into it.
+#[test]
+fn build_mounts_stay_inside_the_context() {
+    let s = busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/etc", ctx.path().join("hostetc")).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nRUN --mount=type=bind,source=hostetc,target=/h cat /h/shadow\n",
+    )
+    .unwrap();
+    let o = s.run(&["build", "-t", "esc:1", ctx.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("leads out of its root"),
+        "{err}"
+    );
+    std::fs::write(ctx.path().join("a.txt"), "original\n").unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nRUN --mount=type=bind,target=/c,rw sh -c 'echo changed > /c/a.txt; rm -f /c/Dockerfile; ln -sf /etc/shadow /c/link'\n",
+    )
+    .unwrap();
+    s.ok(&["build", "-t", "esc:2", ctx.path().to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("a.txt")).unwrap(),
+        "original\n"
+    );
+    assert!(ctx.path().join("Dockerfile").exists());
+    assert!(!ctx.path().join("link").exists());
+}

@@ -1032,3 +1032,58 @@ fn gzipped_archive_bomb_stops_at_the_limit_on_load() {
     assert_eq!(before, snapshot(&s), "the disk is reclaimed");
     assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
 }
+
+// ---------------------------------------------------------------- Dockerfile 1.4+ input
+
+/// Heredocs, mounts, secrets and ONBUILD that are wrong: each is refused
+/// with its file and line, and the store is left as it was.
+#[test]
+fn hostile_heredocs_mounts_and_secrets_are_refused_and_change_nothing() {
+    let s = store();
+    s.ok(&[
+        "import",
+        fixtures().join("busybox.tar").to_str().unwrap(),
+        "busybox:fixture",
+    ]);
+    let ctx = tempfile::tempdir().unwrap();
+    let long = "x".repeat(100_000);
+    let cases: Vec<(String, &str)> = vec![
+        ("RUN <<EOF\necho never closed\n".into(), "Dockerfile:2: the heredoc <<EOF is never closed"),
+        ("COPY <<EOF\nx\nEOF\n".into(), "Dockerfile:2: COPY: a heredoc is a source; the destination comes last"),
+        ("RUN --mount=type=cache,target=/ true".into(), "Dockerfile:2: RUN --mount=type=cache,target=/: a cache mount cannot have / as its target"),
+        ("RUN --mount=type=ssh true".into(), "Dockerfile:2: RUN --mount=type=ssh: RUN --mount=type=ssh is not supported"),
+        (format!("RUN --mount=type=cache,target=/x,{long}=1 true"), "Dockerfile:2: RUN --mount=type=cache"),
+        ("RUN --mount=type=secret,id=tok,required true".into(), "Dockerfile:2: RUN: --mount: the secret \"tok\" is required but was not given"),
+        ("RUN --mount=type=bind,source=../../../../etc/shadow,target=/x true".into(), "Dockerfile:2: RUN: --mount: the mount source \"../../../../etc/shadow\" does not exist"),
+        ("ONBUILD ONBUILD RUN true".into(), "Dockerfile:2: ONBUILD ONBUILD is not allowed"),
+    ];
+    for (line, needle) in cases {
+        fs::write(
+            ctx.path().join("Dockerfile"),
+            format!("FROM busybox:fixture\n{line}\n"),
+        )
+        .unwrap();
+        let before = snapshot(&s);
+        let out = s.run(&["build", "-t", "hostile:1", ctx.path().to_str().unwrap()]);
+        assert_refusal(&out, needle);
+        assert_eq!(before, snapshot(&s), "store changed by {needle}");
+    }
+    // A --secret whose file does not exist: refused before anything is read.
+    fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nRUN true\n",
+    )
+    .unwrap();
+    let before = snapshot(&s);
+    let out = s.run(&[
+        "build",
+        "--secret",
+        "id=a,src=/nonexistent/secret",
+        "-t",
+        "hostile:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert_refusal(&out, "/nonexistent/secret");
+    assert_eq!(before, snapshot(&s));
+    fsck_sound(&s);
+}

@@ -763,11 +763,19 @@ impl<'a> StageExec<'a> {
         outs: &BTreeMap<usize, StageOut>,
     ) -> Result<(), BuildError> {
         let dirs = self.layer_dirs();
+        let workdir = self
+            .out
+            .state
+            .config
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into());
         let mut mounts: Vec<RunMount> = Vec::new();
         for m in &inst.mounts {
             let spec = self.out.env.expand_word(inst, m)?;
             mounts.push(
-                run_mount::parse(&spec)
+                run_mount::parse_in(&spec, &workdir)
                     .map_err(|e| self.err(inst, format!("--mount={spec}: {e}")))?,
             );
         }

@@ -117,14 +117,14 @@ fn fields(spec: &str) -> Vec<String> {
         .collect()
 }
 
-fn clean_target(t: &str) -> Result<String, String> {
+fn clean_target(t: &str, workdir: &str) -> Result<String, String> {
     if t.is_empty() {
         return Err("the mount has no target (add target=/path)".into());
     }
     let abs = if t.starts_with('/') {
         t.to_string()
     } else {
-        format!("/{t}")
+        format!("{workdir}/{t}")
     };
     let mut parts: Vec<&str> = Vec::new();
     for c in abs.split('/') {
@@ -139,8 +139,14 @@ fn clean_target(t: &str) -> Result<String, String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-/// Parses one `--mount` value. `workdir` makes a relative target absolute.
+/// Parses one `--mount` value (a relative target is taken from `/`).
 pub fn parse(spec: &str) -> Result<RunMount, String> {
+    parse_in(spec, "/")
+}
+
+/// Parses one `--mount` value; a relative target is inside `workdir`, as
+/// buildkit resolves it.
+pub fn parse_in(spec: &str, workdir: &str) -> Result<RunMount, String> {
     let mut typ = "bind".to_string();
     let mut kv: Vec<(String, Option<String>)> = Vec::new();
     for f in fields(spec) {
@@ -252,11 +258,11 @@ pub fn parse(spec: &str) -> Result<RunMount, String> {
     let source = value("source")?.unwrap_or_default();
     match typ.as_str() {
         "bind" => Ok(RunMount {
-            target: clean_target(&value("target")?.unwrap_or_default())?,
+            target: clean_target(&value("target")?.unwrap_or_default(), workdir)?,
             kind: MountKind::Bind { from, source, rw },
         }),
         "cache" => {
-            let target = clean_target(&value("target")?.unwrap_or_default())?;
+            let target = clean_target(&value("target")?.unwrap_or_default(), workdir)?;
             if target == "/" {
                 return Err("a cache mount cannot have / as its target (name the directory the tool caches in, like /root/.npm)".into());
             }
@@ -299,10 +305,10 @@ pub fn parse(spec: &str) -> Result<RunMount, String> {
                 }
                 (Some(i), None) => (i.clone(), format!("/run/secrets/{i}")),
                 (None, Some(t)) => {
-                    let t = clean_target(&t)?;
+                    let t = clean_target(&t, workdir)?;
                     (t.rsplit('/').next().unwrap_or_default().to_string(), t)
                 }
-                (Some(i), Some(t)) => (i, clean_target(&t)?),
+                (Some(i), Some(t)) => (i, clean_target(&t, workdir)?),
             };
             if target == "/" {
                 return Err("a secret mount cannot have / as its target".into());
@@ -319,7 +325,7 @@ pub fn parse(spec: &str) -> Result<RunMount, String> {
             })
         }
         _ => {
-            let target = clean_target(&value("target")?.unwrap_or_default())?;
+            let target = clean_target(&value("target")?.unwrap_or_default(), workdir)?;
             if target == "/" {
                 return Err("a tmpfs mount cannot have / as its target".into());
             }
@@ -406,6 +412,21 @@ mod tests {
                 size: Some(64 << 20)
             }
         );
+    }
+
+    #[test]
+    fn relative_targets_are_inside_the_workdir() {
+        assert_eq!(
+            parse_in("type=cache,target=node_modules/.cache", "/app")
+                .unwrap()
+                .target,
+            "/app/node_modules/.cache"
+        );
+        assert_eq!(
+            parse_in("type=tmpfs,target=../tmp", "/app").unwrap().target,
+            "/tmp"
+        );
+        assert_eq!(parse("type=tmpfs,target=t").unwrap().target, "/t");
     }
 
     #[test]
