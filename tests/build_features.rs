@@ -271,6 +271,8 @@ RUN --mount=type=cache,target=/c,id=owned,mode=0700,uid=1000,gid=1000 stat -c '%
         "1\n2\n700 1000 1000\nno-cache-in-image\nno-c\n"
     );
     assert!(s.root().join("cache-mounts/npm/log").is_file());
+    // The store with cache mounts in it is sound.
+    s.ok(&["fsck"]);
     let ls = s.ok(&["build-cache", "ls"]);
     assert!(ls.contains("npm") && ls.contains("owned"), "{ls}");
     // Ordinary prune keeps them.
@@ -472,4 +474,42 @@ fn build_warns_about_exec_forms_that_are_not_json() {
     )]);
     let log = build(&s, &["-t", "w:1", p(&ctx)]);
     assert!(log.contains("WARNING: Dockerfile:2: CMD [\"sh\", \"-c\", \"true\" looks like the exec (JSON) form but is not valid JSON"), "{log}");
+}
+
+#[test]
+fn concurrent_builds_follow_sharing_locked() {
+    let s = TestStore::new().with_busybox();
+    // Each step claims the cache (mkdir fails if another holds it), waits,
+    // and lets go: with sharing=locked two builds never overlap.
+    let df = "FROM busybox:fixture\nARG WHO\nRUN --mount=type=cache,id=shared-npm,target=/c,sharing=locked mkdir /c/busy && echo $WHO >> /c/log && sleep 1 && rmdir /c/busy && cp /c/log /log\n";
+    let a = context(&[("Dockerfile", df)]);
+    let b = context(&[("Dockerfile", df)]);
+    let spawn = |ctx: &tempfile::TempDir, who: &str| {
+        s.cmd()
+            .args([
+                "build",
+                "--build-arg",
+                &format!("WHO={who}"),
+                "-t",
+                &format!("conc:{who}"),
+                p(ctx),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (ca, cb) = (spawn(&a, "a"), spawn(&b, "b"));
+    for c in [ca, cb] {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let log = fs::read_to_string(s.root().join("cache-mounts/shared-npm/log")).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["a", "b"]);
 }
