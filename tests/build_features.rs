@@ -477,6 +477,27 @@ fn build_warns_about_exec_forms_that_are_not_json() {
 }
 
 #[test]
+fn a_new_cache_mount_is_seeded_from_a_stage() {
+    let s = TestStore::new().with_busybox();
+    let df = "FROM busybox:fixture AS seed\nRUN mkdir -p /warm && echo warm > /warm/entry\nFROM busybox:fixture\nWORKDIR /app\nRUN --mount=type=cache,id=seeded,target=.cache,from=seed,source=/warm cat /app/.cache/entry > /seen && echo more >> /app/.cache/entry\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    build(&s, &["-t", "seeded:1", p(&ctx)]);
+    assert_eq!(
+        run_out(
+            &s,
+            "seeded:1",
+            "cat /seen; test -e /app/.cache || echo no-cache-dir"
+        ),
+        "warm\nno-cache-dir\n"
+    );
+    // Seeded once: the cache keeps what the step wrote.
+    assert_eq!(
+        fs::read_to_string(s.root().join("cache-mounts/seeded/entry")).unwrap(),
+        "warm\nmore\n"
+    );
+}
+
+#[test]
 fn concurrent_builds_follow_sharing_locked() {
     let s = TestStore::new().with_busybox();
     // Each step claims the cache (mkdir fails if another holds it), waits,

@@ -54,6 +54,8 @@ pub fn id_of(name: &str) -> String {
 /// A cache directory in use by one RUN step.
 pub struct CacheMount {
     path: PathBuf,
+    /// Made by this step (empty, or to be seeded with `from=`).
+    pub fresh: bool,
     /// A private copy made because the shared one was busy: removed after.
     throwaway: bool,
     _lock: Option<LockGuard>,
@@ -125,6 +127,7 @@ pub fn acquire(
     let lock_err = |e: std::io::Error| format!("cannot lock {}: {e}", lock_path.display());
     let mut mount = CacheMount {
         path: dir.clone(),
+        fresh: false,
         throwaway: false,
         _lock: None,
         _private_lock: None,
@@ -145,12 +148,14 @@ pub fn acquire(
                     .map_err(|e| format!("cannot prepare {}: {e}", p.display()))?;
                 mount.path = p;
                 mount.throwaway = true;
+                mount.fresh = true;
                 return Ok(mount);
             }
         }
     }
     if !dir.is_dir() {
         create_dir(store, &dir, mode, uid, gid)?;
+        mount.fresh = true;
     }
     Ok(mount)
 }

@@ -300,9 +300,11 @@ fn check_stage(
                 }
             };
             match run_mount::parse(&spec) {
-                Err(e) => report
-                    .problems
-                    .push(problem(inst.line, format!("RUN --mount={spec}: {e}"), true)),
+                Err(e) => report.problems.push(problem(
+                    inst.line,
+                    format!("RUN --mount={spec}: {e}"),
+                    true,
+                )),
                 Ok(rm) => match rm.kind {
                     MountKind::Secret { id, required, .. } => {
                         if let Some(s) = o.secrets {
@@ -316,13 +318,11 @@ fn check_stage(
                             }
                         }
                     }
-                    MountKind::Cache { from: Some(_), .. } => report.problems.push(problem(
-                        inst.line,
-                        "cache mounts seeded from another stage (from=) are not supported; drop from= and source=".into(),
-                        true,
-                    )),
-                    MountKind::Bind { from: Some(f), .. } if !is_literal(&f, plan.escape) => {}
-                    MountKind::Bind { from: Some(f), .. } => {
+                    MountKind::Bind { from: Some(f), .. }
+                    | MountKind::Cache { from: Some(f), .. }
+                        if !is_literal(&f, plan.escape) => {}
+                    MountKind::Bind { from: Some(f), .. }
+                    | MountKind::Cache { from: Some(f), .. } => {
                         if let Err(e) = env.resolve_from(&f) {
                             report.problems.push(problem(inst.line, e, true));
                         }

@@ -782,7 +782,9 @@ impl<'a> StageExec<'a> {
         let mut merged = Vec::new();
         let mut from_roots = BTreeMap::new();
         for m in &mounts {
-            if let MountKind::Bind { from: Some(f), .. } = &m.kind {
+            if let MountKind::Bind { from: Some(f), .. } | MountKind::Cache { from: Some(f), .. } =
+                &m.kind
+            {
                 if !from_roots.contains_key(f) {
                     let mm = self.mount_from(inst, f, outs)?;
                     from_roots.insert(f.clone(), mm.path().to_path_buf());

@@ -266,6 +266,11 @@ pub fn parse_in(spec: &str, workdir: &str) -> Result<RunMount, String> {
             if target == "/" {
                 return Err("a cache mount cannot have / as its target (name the directory the tool caches in, like /root/.npm)".into());
             }
+            if from.is_none() && !source.is_empty() {
+                return Err(
+                    "source= of a cache mount is a path inside from=; add from=STAGE".into(),
+                );
+            }
             let sharing = match value("sharing")?.as_deref() {
                 None | Some("shared") => Sharing::Shared,
                 Some("private") => Sharing::Private,
@@ -439,6 +444,7 @@ mod tests {
             ("type=cache,target=/x,color=red", "unexpected key \"color\""),
             ("type=bind,target=/x,mode=0755", "unexpected key \"mode\""),
             ("type=secret", "needs an id"),
+            ("type=cache,target=/x,source=/y", "add from=STAGE"),
             ("type=bind", "no target"),
             ("type=cache,target=/x,mode=999", "invalid mode"),
             ("type=cache,target=/x,uid=me", "invalid uid"),
