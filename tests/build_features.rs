@@ -498,6 +498,17 @@ fn a_new_cache_mount_is_seeded_from_a_stage() {
 }
 
 #[test]
+fn no_cache_filter_reruns_only_the_named_stage() {
+    let s = TestStore::new().with_busybox();
+    let df = "FROM busybox:fixture AS deps\nRUN echo deps > /d\nFROM busybox:fixture\nCOPY --from=deps /d /d\nRUN echo app > /a\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    build(&s, &["-t", "ncf:1", p(&ctx)]);
+    let log = build(&s, &["--no-cache-filter", "deps", "-t", "ncf:1", p(&ctx)]);
+    // deps' RUN runs again; the final stage's steps hit (same result).
+    assert!(log.contains("3 steps, 2 cached"), "{log}");
+}
+
+#[test]
 fn concurrent_builds_follow_sharing_locked() {
     let s = TestStore::new().with_busybox();
     // Each step claims the cache (mkdir fails if another holds it), waits,

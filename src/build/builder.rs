@@ -18,6 +18,7 @@ pub struct BuildOptions {
     pub build_args: Vec<String>,
     pub target: Option<String>,
     pub no_cache: bool,
+    pub no_cache_filter: Vec<String>,
     pub quiet: bool,
     pub network: NetworkMode,
     pub secrets: super::secrets::Secrets,
@@ -71,6 +72,7 @@ pub fn build(
     let opts = ExecOptions {
         context: &ctx,
         no_cache: o.no_cache,
+        no_cache_filter: &o.no_cache_filter,
         quiet: o.quiet,
         network: o.network,
         secrets: &o.secrets,

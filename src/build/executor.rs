@@ -61,6 +61,8 @@ impl BuildError {
 pub struct ExecOptions<'a> {
     pub context: &'a BuildContext,
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) whose steps all run.
+    pub no_cache_filter: &'a [String],
     pub quiet: bool,
     pub network: NetworkMode,
     /// `--secret`s for `RUN --mount=type=secret`.
@@ -205,6 +207,8 @@ struct StageExec<'a> {
     cmd_set: bool,
     /// ONBUILD triggers of the base image, still to run.
     triggers: Vec<String>,
+    /// The stage is named by `--no-cache-filter`.
+    no_cache_stage: bool,
 }
 
 fn load_image(store: &Store, r: &str) -> Result<(LocalImage, Vec<PathBuf>), String> {
@@ -312,6 +316,13 @@ impl<'a> StageExec<'a> {
             StageBase::Image(_) => out.state.config.config.on_build.take().unwrap_or_default(),
             _ => Vec::new(),
         };
+        let no_cache_stage = opts.no_cache_filter.iter().any(|f| {
+            stage
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(f))
+                || *f == stage.index.to_string()
+        });
         Ok(StageExec {
             store,
             plan,
@@ -319,6 +330,7 @@ impl<'a> StageExec<'a> {
             out,
             cmd_set: false,
             triggers,
+            no_cache_stage,
         })
     }
 
@@ -378,7 +390,7 @@ impl<'a> StageExec<'a> {
         }
         let part_refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
         let key = cache::key(Some(&self.out.key), &part_refs);
-        let hit = if self.opts.no_cache {
+        let hit = if self.opts.no_cache || self.no_cache_stage {
             None
         } else {
             cache::lookup(self.store, &key)

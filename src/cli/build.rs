@@ -29,6 +29,9 @@ pub struct BuildArgs {
     /// Do not use the build cache
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// Do not use the build cache for these stages (names or indexes; repeatable, or comma-separated)
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
     /// Print only the image id
     #[arg(short, long)]
     pub quiet: bool,
@@ -147,6 +150,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         build_args: a.build_args.clone(),
         target: a.target.clone(),
         no_cache: a.no_cache,
+        no_cache_filter: a.no_cache_filter.clone(),
         quiet: a.quiet,
         network,
         secrets,
