@@ -415,11 +415,15 @@ fn line_warnings(parsed: &Parsed, line: usize) -> Vec<Warning> {
         };
         out.push(w(format!("{name} {flag} {what}")));
     }
-    if let InstructionKind::Run(CommandForm::Shell(s))
-    | InstructionKind::Cmd(CommandForm::Shell(s))
+    // RUN [ -f x ] is a shell test; CMD ["node", "a.js" is a broken exec form.
+    if let InstructionKind::Cmd(CommandForm::Shell(s))
     | InstructionKind::Entrypoint(CommandForm::Shell(s)) = &inst.kind
     {
-        if s.starts_with('[') {
+        let looks_json = s
+            .strip_prefix('[')
+            .map(|r| r.trim_start())
+            .is_some_and(|r| r.starts_with('"') || r.starts_with(']'));
+        if looks_json {
             out.push(w(format!(
                 "{name} {s} looks like the exec (JSON) form but is not valid JSON, so it runs as a shell command (/bin/sh -c); check its brackets, commas and double quotes (JSONArgsRecommended)"
             )));
@@ -2006,6 +2010,14 @@ CMD ["node","dist/server.js"]
     fn heredoc_lookalikes_are_fine() {
         let df = p("FROM scratch\nRUN echo $((1<<2)) \"<<EOF\" && cat <<< word\n");
         assert_eq!(df.stages[0].instructions.len(), 1);
+    }
+
+    #[test]
+    fn exec_forms_that_are_not_json_warn() {
+        let df = p("FROM scratch\nRUN [ -f /etc/passwd ] && echo ok\nCMD [\"node\", \"index.js\"\nENTRYPOINT [ \"tini\", \"--\" \nCMD [\"ok\"]\n");
+        let lines: Vec<Option<usize>> = df.warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, [Some(3), Some(4)], "{:?}", df.warnings);
+        assert!(df.warnings[0].message.contains("not valid JSON"));
     }
 
     #[test]
