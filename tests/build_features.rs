@@ -509,6 +509,27 @@ fn no_cache_filter_reruns_only_the_named_stage() {
 }
 
 #[test]
+fn run_network_none_has_only_loopback() {
+    let s = TestStore::new().with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox:fixture\nRUN --network=none ls /sys/class/net > /links\nRUN --network=bogus true\n",
+    )]);
+    let err = s.fails(&["build", "-t", "net:1", p(&ctx)], 125);
+    assert!(
+        err.contains("Dockerfile:3: RUN --network=bogus: use default, none or host"),
+        "{err}"
+    );
+    fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nRUN --network=none ls /sys/class/net > /links\n",
+    )
+    .unwrap();
+    build(&s, &["-t", "net:1", p(&ctx)]);
+    assert_eq!(run_out(&s, "net:1", "cat /links"), "lo\n");
+}
+
+#[test]
 fn concurrent_builds_follow_sharing_locked() {
     let s = TestStore::new().with_busybox();
     // Each step claims the cache (mkdir fails if another holds it), waits,

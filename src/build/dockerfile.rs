@@ -910,7 +910,12 @@ fn parse_line(l: &LogicalLine, escape: char) -> Result<Parsed, String> {
                     _ => others.push(w.clone()),
                 }
             }
-            Flags::parse("RUN", &others, &[], &["network", "security", "device"])?;
+            let flags = Flags::parse("RUN", &others, &["network"], &["security", "device"])?;
+            if let Some(n) = flags.string("network")? {
+                if !matches!(n.as_str(), "default" | "none" | "host") {
+                    return Err(format!("RUN --network={n}: use default, none or host"));
+                }
+            }
             let form = parse_command("RUN", rest)?;
             if !l.heredocs.is_empty() && !matches!(form, CommandForm::Shell(_)) {
                 return Err("RUN in the exec (JSON) form cannot take a heredoc".into());
@@ -1936,7 +1941,7 @@ CMD ["node","dist/server.js"]
             ("FROM scratch\nONBUILD FROM x\n", "Dockerfile:2: FROM is not allowed as an ONBUILD trigger"),
             ("FROM scratch\nWORKDIR /a\nRUN --mount=type=ssh npm ci\n", "Dockerfile:3: RUN --mount=type=ssh: RUN --mount=type=ssh is not supported"),
             ("FROM scratch\nRUN --mount=type=cache,target=/x,bogus=1 true\n", "Dockerfile:2: RUN --mount=type=cache,target=/x,bogus=1: unexpected key \"bogus\""),
-            ("FROM scratch\nRUN --network=none true\n", "Dockerfile:2: RUN --network is not supported"),
+            ("FROM scratch\nRUN --network=bridge true\n", "Dockerfile:2: RUN --network=bridge: use default, none or host"),
             ("FROM scratch\nRUN --security=insecure true\n", "Dockerfile:2: RUN --security is not supported"),
             ("FROM scratch\nRUN <<EOF\necho hi\nEO\n", "Dockerfile:2: the heredoc <<EOF is never closed"),
             ("FROM scratch\nRUN cat <<-\"END\" > /x\n", "Dockerfile:2: the heredoc <<END is never closed"),

@@ -177,6 +177,11 @@ pub fn execute(
     })
 }
 
+/// `RUN --network=default|none|host` (checked by the parser).
+fn run_network_flag(inst: &Instruction) -> Option<&str> {
+    inst.flags.iter().find_map(|f| f.strip_prefix("--network="))
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -376,6 +381,9 @@ impl<'a> StageExec<'a> {
                 }
                 for h in &inst.heredocs {
                     parts.push(format!("heredoc {} {}", h.name, h.content).into_bytes());
+                }
+                if let Some(n) = run_network_flag(inst) {
+                    parts.push(format!("network {n}").into_bytes());
                 }
                 parts.push(self.out.env.run_env().join("\0").into_bytes());
                 parts.push(
@@ -844,7 +852,11 @@ impl<'a> StageExec<'a> {
             env: self.out.env.run_env(),
             cwd: cfg.working_dir.clone().unwrap_or_else(|| "/".into()),
             user: cfg.user.clone(),
-            network: self.opts.network,
+            network: match run_network_flag(inst) {
+                Some("none") => NetworkMode::None,
+                Some("host") => NetworkMode::Host,
+                _ => self.opts.network,
+            },
             layers: &dirs,
             quiet: self.opts.quiet,
         };
