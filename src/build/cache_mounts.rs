@@ -85,12 +85,20 @@ fn open_lock(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// Makes `dir` (mode, owner) under `tmp/` and renames it into place, so a
-/// cache directory is never half made.
-fn create_dir(store: &Store, dir: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+/// Makes `dir` (mode, owner, a copy of `seed`) under `tmp/` and renames it
+/// into place, so a cache directory is never half made.
+fn create_dir(
+    store: &Store,
+    dir: &Path,
+    (mode, uid, gid): (u32, u32, u32),
+    seed: Option<&Path>,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let staged = store.layer_staging_dir().map_err(|e| e.to_string())?;
     let result = (|| -> std::io::Result<()> {
+        if let Some(seed) = seed {
+            copy_tree(seed, &staged)?;
+        }
         std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
         std::os::unix::fs::chown(&staged, Some(uid), Some(gid))?;
         match std::fs::rename(&staged, dir) {
@@ -104,21 +112,48 @@ fn create_dir(store: &Store, dir: &Path, mode: u32, uid: u32, gid: u32) -> Resul
         Ok(())
     })();
     result.map_err(|e| {
-        let _ = std::fs::remove_dir(&staged);
+        let _ = crate::store::layers::remove_tree(&staged);
         format!("cannot create the cache directory {}: {e}", dir.display())
     })
 }
 
+/// Copies the tree under `from` into the directory `to` (files, dirs,
+/// symlinks, modes and owners), never following a symlink.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let m = std::fs::symlink_metadata(&src)?;
+        if m.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+            std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
+            continue;
+        }
+        if m.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if m.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::chown(&dst, Some(m.uid()), Some(m.gid()))?;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+    }
+    Ok(())
+}
+
 /// Takes the cache `id` for one step, following `sharing`; made on first use
-/// with `mode`, `uid` and `gid`.
+/// with `(mode, uid, gid)` and a copy of `seed` (a `from=` stage's files).
 pub fn acquire(
     store: &Store,
     id: &str,
     sharing: Sharing,
-    mode: u32,
-    uid: u32,
-    gid: u32,
+    owner: (u32, u32, u32),
+    seed: Option<&Path>,
 ) -> Result<CacheMount, String> {
+    let (mode, uid, gid) = owner;
     let root = root(store);
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     let name = dir_name(id);
@@ -140,10 +175,13 @@ pub fn acquire(
             if f.try_lock().is_ok() {
                 mount._private_lock = Some(f);
             } else {
-                // In use: this step gets its own empty directory.
+                // In use: this step gets its own directory, thrown away after.
                 let p = store.layer_staging_dir().map_err(|e| e.to_string())?;
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                seed.map_or(Ok(()), |s| copy_tree(s, &p))
+                    .and_then(|_| {
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                    })
                     .and_then(|_| std::os::unix::fs::chown(&p, Some(uid), Some(gid)))
                     .map_err(|e| format!("cannot prepare {}: {e}", p.display()))?;
                 mount.path = p;
@@ -154,7 +192,7 @@ pub fn acquire(
         }
     }
     if !dir.is_dir() {
-        create_dir(store, &dir, mode, uid, gid)?;
+        create_dir(store, &dir, owner, seed)?;
         mount.fresh = true;
     }
     Ok(mount)
@@ -243,7 +281,7 @@ mod tests {
     fn acquire_list_prune() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::open(d.path()).unwrap();
-        let a = acquire(&store, "/root/.npm", Sharing::Locked, 0o700, 0, 0).unwrap();
+        let a = acquire(&store, "/root/.npm", Sharing::Locked, (0o700, 0, 0), None).unwrap();
         std::fs::write(a.path().join("f"), b"12345").unwrap();
         let infos = list(&store);
         assert_eq!(infos.len(), 1);
@@ -251,7 +289,7 @@ mod tests {
         // In use: kept.
         assert!(prune(&store, &[], false).unwrap().is_empty());
         // A private user finds it busy and gets a throwaway directory.
-        let p = acquire(&store, "/root/.npm", Sharing::Private, 0o755, 0, 0).unwrap();
+        let p = acquire(&store, "/root/.npm", Sharing::Private, (0o755, 0, 0), None).unwrap();
         assert_ne!(p.path(), a.path());
         let throwaway = p.path().to_path_buf();
         drop(p);

@@ -231,33 +231,6 @@ impl Prepared {
     }
 }
 
-/// Copies the tree under `from` into the directory `to` (files, dirs,
-/// symlinks, modes and owners), never following a symlink.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        let m = std::fs::symlink_metadata(&src)?;
-        if m.file_type().is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-            std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
-            continue;
-        }
-        if m.is_dir() {
-            std::fs::create_dir(&dst)?;
-            copy_tree(&src, &dst)?;
-        } else if m.is_file() {
-            std::fs::copy(&src, &dst)?;
-        } else {
-            continue;
-        }
-        std::os::unix::fs::chown(&dst, Some(m.uid()), Some(m.gid()))?;
-        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-    }
-    Ok(())
-}
-
 /// Sets up `mounts` for one step over the image seen through `view`.
 /// Errors say what is wrong with which mount (the caller adds file:line).
 pub fn prepare(
@@ -315,13 +288,14 @@ pub fn prepare(
                     }
                     None => None,
                 };
-                let c = cache_mounts::acquire(store, id, *sharing, *mode, *uid, *gid)?;
                 // A new cache starts as a copy of from= (buildkit's seed).
-                if let (true, Some(seed)) = (c.fresh, &seed) {
-                    copy_tree(seed, c.path()).map_err(|e| {
-                        format!("cannot seed the cache {id} from {}: {e}", seed.display())
-                    })?;
-                }
+                let c = cache_mounts::acquire(
+                    store,
+                    id,
+                    *sharing,
+                    (*mode, *uid, *gid),
+                    seed.as_deref(),
+                )?;
                 p.stub(view, &m.target);
                 p.binds.push(BindMount {
                     source: c.path().to_path_buf(),
