@@ -4,6 +4,7 @@
 
 use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
+use crate::runtime::seccomp::Seccomp;
 use crate::runtime::{
     self, attach, signals, spec, Container, ContainerSpec, NetworkMode, RunOptions, Stdio,
 };
@@ -115,7 +116,7 @@ pub struct RunArgs {
         default_value = "none"
     )]
     pub health_on_failure: String,
-    /// Security options: no-new-privileges[=true|false]
+    /// Security options: no-new-privileges[=true|false], seccomp=PROFILE.json|unconfined
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// The image (NAME[:TAG], NAME@DIGEST or an image id), then the command
@@ -149,12 +150,27 @@ fn no_new_privileges(opts: &[String]) -> Result<bool> {
         match (k, v) {
             ("no-new-privileges", "true") => nnp = true,
             ("no-new-privileges", "false") => nnp = false,
+            ("seccomp", _) => {}
             _ => {
-                bail!("unsupported --security-opt {o:?} (supported: no-new-privileges=true|false)")
+                bail!(
+                    "unsupported --security-opt {o:?} (supported: no-new-privileges=true|false, \
+                     seccomp=PROFILE.json|unconfined)"
+                )
             }
         }
     }
     Ok(nnp)
+}
+
+/// `seccomp=PROFILE.json` or `seccomp=unconfined` (the last one given wins).
+fn seccomp(opts: &[String]) -> Result<Seccomp> {
+    let mut mode = Seccomp::Default;
+    for o in opts {
+        if let Some(("seccomp", v)) = o.split_once(['=', ':']) {
+            mode = Seccomp::from_option(v).map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(mode)
 }
 
 fn options(a: &RunArgs) -> Result<RunOptions> {
@@ -182,6 +198,7 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         pids_limit: a.pids_limit,
         no_new_privileges: no_new_privileges(&a.security_opt)?,
         tty: a.tty,
+        seccomp: seccomp(&a.security_opt)?,
     })
 }
 

@@ -99,6 +99,9 @@ pub struct RunOptions {
     pub pids_limit: Option<i64>,
     pub no_new_privileges: bool,
     pub tty: bool,
+    /// `--security-opt seccomp=...` (configs written before it existed get the default).
+    #[serde(default)]
+    pub seccomp: super::seccomp::Seccomp,
 }
 
 /// One container, fully decided. Serialized to `containers/<id>/spec.json`.
@@ -124,6 +127,9 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub no_new_privileges: bool,
     pub terminal: bool,
+    /// The seccomp filter (specs written before it existed get the default).
+    #[serde(default)]
+    pub seccomp: super::seccomp::Seccomp,
 }
 
 impl ContainerSpec {
@@ -201,6 +207,7 @@ impl ContainerSpec {
             resources,
             no_new_privileges: opts.no_new_privileges,
             terminal: opts.tty,
+            seccomp: opts.seccomp.clone(),
         })
     }
 

@@ -125,7 +125,7 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     if !spec.no_new_privileges {
         // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN,
         // which a non-root user loses below: install it now.
-        seccomp::install_default()?;
+        seccomp::install(&spec.seccomp)?;
     }
     user::switch_to(&user)?;
     capabilities::apply_process_sets()?;
@@ -135,7 +135,7 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(RuntimeError::last_os("set no_new_privs"));
         }
-        seccomp::install_default()?;
+        seccomp::install(&spec.seccomp)?;
     }
     signals::reset_for_exec();
     fds::cloexec_from_3()?;

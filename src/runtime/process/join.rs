@@ -242,7 +242,7 @@ fn child(
     rootfs::pivot::enter_workdir(cwd)?;
     capabilities::limit_bounding_set()?;
     if !spec.no_new_privileges {
-        seccomp::install_default()?;
+        seccomp::install(&spec.seccomp)?;
     }
     user::switch_to(&user)?;
     capabilities::apply_process_sets()?;
@@ -251,7 +251,7 @@ fn child(
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(RuntimeError::last_os("set no_new_privs"));
         }
-        seccomp::install_default()?;
+        seccomp::install(&spec.seccomp)?;
     }
     signals::reset_for_exec();
     fds::cloexec_from_3()?;

@@ -1,0 +1,180 @@
+//! The seccomp filter of a container: skiff's default allow-list
+//! (`default_profile.rs`), a docker-format profile given with
+//! `--security-opt seccomp=PROFILE.json` (`profile.rs`), or none
+//! (`seccomp=unconfined`). Policies compile to BPF in `policy.rs`
+//! (seccompiler, behind a short prologue) and are installed here with a
+//! plain seccomp(2) call, because seccompiler's `apply_filter` always sets
+//! no_new_privs, which `--security-opt no-new-privileges=false` must avoid.
+
+pub mod default_profile;
+pub mod policy;
+pub mod profile;
+pub mod syscalls;
+
+use super::error::{Result, RuntimeError};
+use seccompiler::BpfProgram;
+use serde::{Deserialize, Serialize};
+
+pub use profile::ProfileError;
+
+/// Which filter a container gets; recorded in its spec and config, so a
+/// restart or a rollout installs the same one. A profile is kept by
+/// content (as docker does), so editing or removing the file later
+/// changes nothing for the container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seccomp {
+    /// skiff's default allow-list.
+    #[default]
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A docker-format profile: the path as given and its content.
+    Profile { path: String, json: String },
+}
+
+impl Seccomp {
+    /// `unconfined`, or the path of a profile (read now and checked).
+    pub fn from_option(value: &str) -> std::result::Result<Seccomp, String> {
+        if value == "unconfined" {
+            return Ok(Seccomp::Unconfined);
+        }
+        let json = std::fs::read_to_string(value)
+            .map_err(|e| format!("cannot read seccomp profile {value}: {e}"))?;
+        let s = Seccomp::Profile {
+            path: value.to_string(),
+            json,
+        };
+        s.check().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+
+    /// Check that the filter compiles (the profile is valid).
+    pub fn check(&self) -> Result<()> {
+        self.programs().map(|_| ())
+    }
+
+    /// The programs to install, in order (none for unconfined).
+    pub fn programs(&self) -> Result<Vec<BpfProgram>> {
+        match self {
+            Seccomp::Unconfined => Ok(Vec::new()),
+            Seccomp::Default => default_profile::policy(kernel())?.programs(),
+            Seccomp::Profile { path, json } => {
+                let host = profile::Host {
+                    caps: &DEFAULT_CAPS,
+                    arch: GOARCH,
+                    kernel: kernel(),
+                };
+                profile::parse(path, json, &host)?.programs()
+            }
+        }
+    }
+}
+
+impl From<ProfileError> for RuntimeError {
+    fn from(e: ProfileError) -> RuntimeError {
+        RuntimeError::Invalid(e.to_string())
+    }
+}
+
+/// docker's default capabilities by name (capabilities.rs holds them by
+/// number; a unit test keeps the two lists equal).
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// The native architecture as docker's profiles name it (Go's GOARCH).
+#[cfg(target_arch = "x86_64")]
+const GOARCH: &str = "amd64";
+#[cfg(target_arch = "aarch64")]
+const GOARCH: &str = "arm64";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const GOARCH: &str = std::env::consts::ARCH;
+
+/// The running kernel's (major, minor); (0, 0) if uname fails, which makes
+/// every `minKernel` entry not apply (the stricter reading).
+pub fn kernel() -> (u32, u32) {
+    nix::sys::utsname::uname()
+        .ok()
+        .and_then(|u| profile::kernel_version(&u.release().to_string_lossy()))
+        .unwrap_or((0, 0))
+}
+
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const seccompiler::sock_filter,
+}
+
+fn install_one(prog: &BpfProgram) -> Result<()> {
+    let fprog = SockFprog {
+        len: u16::try_from(prog.len())
+            .map_err(|_| RuntimeError::Init("seccomp filter too long".into()))?,
+        filter: prog.as_ptr(),
+    };
+    // SAFETY: the kernel copies the program; `prog` outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const SockFprog,
+        )
+    };
+    if rc != 0 {
+        return Err(RuntimeError::last_os("install the seccomp filter"));
+    }
+    Ok(())
+}
+
+/// Install a container's filter on the calling thread. Requires
+/// no_new_privs or CAP_SYS_ADMIN.
+pub fn install(mode: &Seccomp) -> Result<()> {
+    for p in &mode.programs()? {
+        install_one(p)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_match_capabilities_rs() {
+        use std::str::FromStr;
+        let mut by_name: Vec<u32> = DEFAULT_CAPS
+            .iter()
+            .map(|n| caps::Capability::from_str(n).unwrap().index() as u32)
+            .collect();
+        let mut by_number = crate::runtime::capabilities::DOCKER_DEFAULT.to_vec();
+        by_name.sort();
+        by_number.sort();
+        assert_eq!(by_name, by_number);
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(Seccomp::from_option("unconfined"), Ok(Seccomp::Unconfined));
+        let e = Seccomp::from_option("/nonexistent/p.json").unwrap_err();
+        assert!(
+            e.contains("cannot read seccomp profile /nonexistent/p.json"),
+            "{e}"
+        );
+        assert!(Seccomp::Default.programs().unwrap().len() == 1);
+        assert!(Seccomp::Unconfined.programs().unwrap().is_empty());
+    }
+}
