@@ -214,7 +214,10 @@ mod tests {
         }
         for name in ALLOWED {
             assert_eq!(d(&p, name, [0; 6]), ALLOW, "{name}");
-            assert!(!DOCKER_REFUSES.contains(name) && !STRICTER.contains(name), "{name}");
+            assert!(
+                !DOCKER_REFUSES.contains(name) && !STRICTER.contains(name),
+                "{name}"
+            );
         }
     }
 
@@ -249,7 +252,10 @@ mod tests {
             assert_eq!(d(&p, "clone", a0(ns as u64 | 17)), errno(libc::EPERM));
         }
         assert_eq!(d(&p, "socket", a0(libc::AF_INET as u64)), ALLOW);
-        assert_eq!(d(&p, "socket", a0(libc::AF_VSOCK as u64)), errno(libc::EPERM));
+        assert_eq!(
+            d(&p, "socket", a0(libc::AF_VSOCK as u64)),
+            errno(libc::EPERM)
+        );
         assert_eq!(d(&p, "clone3", [0; 6]), errno(libc::ENOSYS));
         assert_eq!(d(&p, "fchmodat2", [0; 6]), errno(libc::ENOSYS));
         assert_eq!(d(&p, "mseal", [0; 6]), errno(libc::ENOSYS));
