@@ -203,6 +203,24 @@ fn perf_event_open_is_refused() {
 }
 
 #[test]
+fn io_uring_setup_is_refused() {
+    seccomp_blocks("io-uring-setup");
+}
+
+/// ASLR cannot be turned off: docker's personas only.
+#[test]
+fn personality_addr_no_randomize_is_refused() {
+    let s = busybox();
+    let a = probe(&s, "personality");
+    assert_mechanism(&a, "seccomp filter (EPERM)");
+}
+
+#[test]
+fn kcmp_is_refused() {
+    seccomp_blocks("kcmp");
+}
+
+#[test]
 fn reboot_is_refused() {
     let s = busybox();
     let a = probe(&s, "reboot");

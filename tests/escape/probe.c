@@ -344,6 +344,56 @@ static void a_perf_event_open(void)
 	syscall_attempt("perf-event-open", "perf_event_open(self, cpu-clock)", e, p, "?", NULL);
 }
 
+/* ------------------------------------------------------- newer surfaces */
+
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#endif
+#ifndef SYS_kcmp
+#define SYS_kcmp 312
+#endif
+
+static void a_io_uring_setup(void)
+{
+	/* struct io_uring_params is 120 bytes; zeroed asks for nothing special */
+	unsigned char params[120];
+	memset(params, 0, sizeof params);
+	long r = syscall(SYS_io_uring_setup, 4, params);
+	int e = r < 0 ? errno : 0;
+	if (r >= 0)
+		close(r);
+	/* without the filter: EINVAL for zero entries (or EFAULT), never EPERM
+	   unless kernel.io_uring_disabled says so */
+	int p = TRY(syscall(SYS_io_uring_setup, 0, NULL));
+	syscall_attempt("io-uring-setup", "io_uring_setup(4 entries)", e, p,
+			"kernel.io_uring_disabled", NULL);
+}
+
+static void a_personality(void)
+{
+	/* ADDR_NO_RANDOMIZE: ASLR off for this process and what it execs */
+	long r = syscall(SYS_personality, 0x0040000UL);
+	int e = r < 0 ? errno : 0;
+	long now = syscall(SYS_personality, 0xffffffffUL);
+	if (e == 0 && now >= 0 && !(now & 0x0040000))
+		e = EINVAL; /* accepted but not set: report what happened */
+	if (e == 0)
+		syscall(SYS_personality, 0UL);
+	/* no capability guards personality(2): only a filter refuses it */
+	syscall_attempt("personality", "personality(ADDR_NO_RANDOMIZE)", e, -1, NULL,
+			"seccomp filter (EPERM); docker's personas only");
+}
+
+static void a_kcmp(void)
+{
+	/* compare two of our own descriptors: allowed by the kernel for self */
+	pid_t me = getpid();
+	int e = TRY(syscall(SYS_kcmp, me, me, 0 /* KCMP_FILE */, 0, 1));
+	/* without the filter: EINVAL for an unknown type */
+	int p = TRY(syscall(SYS_kcmp, me, me, 0x7fff, 0, 0));
+	syscall_attempt("kcmp", "kcmp(self, self, KCMP_FILE, 0, 1)", e, p, "?", NULL);
+}
+
 /* -------------------------------------------------------------- hostname */
 
 static void a_sethostname(void)
@@ -893,6 +943,9 @@ static const struct attempt ATTEMPTS[] = {
 	{ "init-module", a_init_module },
 	{ "bpf", a_bpf },
 	{ "perf-event-open", a_perf_event_open },
+	{ "io-uring-setup", a_io_uring_setup },
+	{ "personality", a_personality },
+	{ "kcmp", a_kcmp },
 	{ "sethostname", a_sethostname },
 	{ "link-dummy", a_link_dummy },
 	{ "link-veth", a_link_veth },
