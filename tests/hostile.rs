@@ -1087,3 +1087,31 @@ fn hostile_heredocs_mounts_and_secrets_are_refused_and_change_nothing() {
     assert_eq!(before, snapshot(&s));
     fsck_sound(&s);
 }
+
+// ---------- seccomp profiles ----------
+
+/// `--security-opt seccomp=` with a device, a huge file, deeply nested JSON:
+/// a clear refusal, nothing created, nothing read without bound.
+#[test]
+fn hostile_seccomp_profiles_are_refused() {
+    let s = TestStore::new().with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let huge = write_file(dir.path(), "huge.json", &vec![b' '; 2 << 20]);
+    let nested = write_file(
+        dir.path(),
+        "nested.json",
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes(),
+    );
+    let before = snapshot(&s);
+    for (path, needle) in [
+        (PathBuf::from("/dev/zero"), "not a regular file"),
+        (huge, "larger than 1048576 bytes"),
+        (nested, "not valid JSON"),
+    ] {
+        let opt = format!("seccomp={}", path.display());
+        let o = s.run(&["run", "--security-opt", &opt, "busybox:fixture", "true"]);
+        let err = assert_refusal(&o, needle);
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+    assert_eq!(before, snapshot(&s), "the store changed");
+}

@@ -39,8 +39,7 @@ impl Seccomp {
         if value == "unconfined" {
             return Ok(Seccomp::Unconfined);
         }
-        let json = std::fs::read_to_string(value)
-            .map_err(|e| format!("cannot read seccomp profile {value}: {e}"))?;
+        let json = read_profile(value)?;
         let s = Seccomp::Profile {
             path: value.to_string(),
             json,
@@ -69,6 +68,32 @@ impl Seccomp {
             }
         }
     }
+}
+
+/// Profiles are small (docker's is 20 kB): a bigger file is refused
+/// before it is read.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// Read a profile: a regular file of at most `MAX_PROFILE_BYTES`, UTF-8.
+fn read_profile(path: &str) -> std::result::Result<String, String> {
+    use std::io::Read;
+    let bad = |e: &dyn std::fmt::Display| format!("cannot read seccomp profile {path}: {e}");
+    let f = std::fs::File::open(path).map_err(|e| bad(&e))?;
+    let meta = f.metadata().map_err(|e| bad(&e))?;
+    if !meta.is_file() {
+        return Err(bad(&"not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_PROFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(&e))?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(bad(&format_args!(
+            "larger than {} bytes, not a seccomp profile",
+            MAX_PROFILE_BYTES
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| bad(&e))
 }
 
 impl From<ProfileError> for RuntimeError {
