@@ -144,6 +144,7 @@ fn recorded(s: &TestStore, name: &str) -> serde_json::Value {
         "mounts": v["Spec"]["mounts"],
         "user": v["Spec"]["user"],
         "cwd": v["Spec"]["cwd"],
+        "seccomp": v["Spec"]["seccomp"],
     })
 }
 
@@ -201,6 +202,8 @@ fn every_option_survives_a_restart_and_a_rollout() {
         "--init",
         "--security-opt",
         "no-new-privileges=false",
+        "--security-opt",
+        "seccomp=unconfined",
         "svc:1",
         "httpd",
         "-f",
@@ -209,6 +212,7 @@ fn every_option_survives_a_restart_and_a_rollout() {
     ]);
     let before = recorded(&s, "svc");
     assert_eq!(before["options"]["memory"], "64m", "{before}");
+    assert_eq!(before["seccomp"], "unconfined", "{before}");
     s.ok(&["restart", "svc"]);
     assert_eq!(recorded(&s, "svc"), before, "restart changed an option");
     std::fs::write(&df, "FROM busybox:fixture\nENV V=2\n").unwrap();

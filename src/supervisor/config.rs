@@ -233,6 +233,7 @@ mod tests {
                 pids_limit: Some(10),
                 no_new_privileges: true,
                 tty: true,
+                seccomp: crate::runtime::seccomp::Seccomp::Unconfined,
             },
             env_files: vec!["/env".into()],
             publish: vec!["3000:3000".into()],
