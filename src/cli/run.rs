@@ -167,7 +167,7 @@ fn seccomp(opts: &[String]) -> Result<Seccomp> {
     let mut mode = Seccomp::Default;
     for o in opts {
         if let Some(("seccomp", v)) = o.split_once(['=', ':']) {
-            mode = Seccomp::from_option(v).map_err(anyhow::Error::msg)?;
+            mode = Seccomp::from_option(v)?;
         }
     }
     Ok(mode)

@@ -34,6 +34,9 @@ pub enum RuntimeError {
     User { user: String, msg: String },
     #[error("a container named {0} already exists")]
     NameInUse(String),
+    /// A `--security-opt seccomp=` profile that cannot be used.
+    #[error(transparent)]
+    Seccomp(#[from] super::seccomp::ProfileError),
 }
 
 impl RuntimeError {

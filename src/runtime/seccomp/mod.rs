@@ -35,7 +35,7 @@ pub enum Seccomp {
 
 impl Seccomp {
     /// `unconfined`, or the path of a profile (read now and checked).
-    pub fn from_option(value: &str) -> std::result::Result<Seccomp, String> {
+    pub fn from_option(value: &str) -> std::result::Result<Seccomp, ProfileError> {
         if value == "unconfined" {
             return Ok(Seccomp::Unconfined);
         }
@@ -44,13 +44,16 @@ impl Seccomp {
             path: value.to_string(),
             json,
         };
-        s.check().map_err(|e| e.to_string())?;
+        let host = host();
+        if let Seccomp::Profile { path, json } = &s {
+            profile::parse(path, json, &host)?
+                .programs()
+                .map_err(|e| ProfileError::Invalid {
+                    profile: path.clone(),
+                    what: e.to_string(),
+                })?;
+        }
         Ok(s)
-    }
-
-    /// Check that the filter compiles (the profile is valid).
-    pub fn check(&self) -> Result<()> {
-        self.programs().map(|_| ())
     }
 
     /// The programs to install, in order (none for unconfined).
@@ -58,14 +61,7 @@ impl Seccomp {
         match self {
             Seccomp::Unconfined => Ok(Vec::new()),
             Seccomp::Default => default_profile::policy(kernel())?.programs(),
-            Seccomp::Profile { path, json } => {
-                let host = profile::Host {
-                    caps: &DEFAULT_CAPS,
-                    arch: GOARCH,
-                    kernel: kernel(),
-                };
-                profile::parse(path, json, &host)?.programs()
-            }
+            Seccomp::Profile { path, json } => profile::parse(path, json, &host())?.programs(),
         }
     }
 }
@@ -75,30 +71,39 @@ impl Seccomp {
 pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
 
 /// Read a profile: a regular file of at most `MAX_PROFILE_BYTES`, UTF-8.
-fn read_profile(path: &str) -> std::result::Result<String, String> {
-    use std::io::Read;
-    let bad = |e: &dyn std::fmt::Display| format!("cannot read seccomp profile {path}: {e}");
-    let f = std::fs::File::open(path).map_err(|e| bad(&e))?;
-    let meta = f.metadata().map_err(|e| bad(&e))?;
-    if !meta.is_file() {
-        return Err(bad(&"not a regular file"));
+fn read_profile(path: &str) -> std::result::Result<String, ProfileError> {
+    use std::io::{Error, ErrorKind, Read};
+    let bad = |source: Error| ProfileError::Read {
+        profile: path.to_string(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(bad)?;
+    if !f.metadata().map_err(bad)?.is_file() {
+        return Err(bad(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
     }
     let mut bytes = Vec::new();
     f.take(MAX_PROFILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| bad(&e))?;
+        .map_err(bad)?;
     if bytes.len() as u64 > MAX_PROFILE_BYTES {
-        return Err(bad(&format_args!(
-            "larger than {} bytes, not a seccomp profile",
-            MAX_PROFILE_BYTES
+        return Err(bad(Error::new(
+            ErrorKind::FileTooLarge,
+            format!("larger than {MAX_PROFILE_BYTES} bytes, not a seccomp profile"),
         )));
     }
-    String::from_utf8(bytes).map_err(|e| bad(&e))
+    String::from_utf8(bytes).map_err(|e| bad(Error::new(ErrorKind::InvalidData, e)))
 }
 
-impl From<ProfileError> for RuntimeError {
-    fn from(e: ProfileError) -> RuntimeError {
-        RuntimeError::Invalid(e.to_string())
+/// What a profile's includes and excludes are checked against: the
+/// capabilities every skiff container has, this machine, this kernel.
+fn host() -> profile::Host<'static> {
+    profile::Host {
+        caps: &DEFAULT_CAPS,
+        arch: GOARCH,
+        kernel: kernel(),
     }
 }
 
@@ -193,8 +198,13 @@ mod tests {
 
     #[test]
     fn options() {
-        assert_eq!(Seccomp::from_option("unconfined"), Ok(Seccomp::Unconfined));
-        let e = Seccomp::from_option("/nonexistent/p.json").unwrap_err();
+        assert_eq!(
+            Seccomp::from_option("unconfined").unwrap(),
+            Seccomp::Unconfined
+        );
+        let e = Seccomp::from_option("/nonexistent/p.json")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("cannot read seccomp profile /nonexistent/p.json"),
             "{e}"

@@ -268,6 +268,8 @@ const OFFSET_ARCH: u32 = 4;
 #[derive(Clone, Copy)]
 enum To {
     Next,
+    /// Over the next instruction.
+    SkipOne,
     Allow,
     Enosys,
     Main,
@@ -291,7 +293,7 @@ fn prologue(p: &Policy, hot: &[u32], main: BpfProgram) -> Result<BpfProgram> {
     ];
     for r in &p.unknown {
         // nr >= lo: test nr > hi; else skip that test.
-        ins.push((BPF_JGE_K, *r.start(), To::Next, To::Main)); // jf patched to skip one below
+        ins.push((BPF_JGE_K, *r.start(), To::Next, To::SkipOne));
         ins.push((BPF_JGT_K, *r.end(), To::Next, To::Enosys));
     }
     for nr in &p.enosys {
@@ -309,20 +311,17 @@ fn prologue(p: &Policy, hot: &[u32], main: BpfProgram) -> Result<BpfProgram> {
         let off = |t: To| -> Result<u8> {
             let target = match t {
                 To::Next => i + 1,
+                To::SkipOne => i + 2,
                 To::Allow => allow,
                 To::Enosys => enosys,
                 To::Main => main_at,
             };
             u8::try_from(target - (i + 1)).map_err(|_| err("prologue too long"))
         };
-        let mut jf_off = off(*jf)?;
-        if *code == BPF_JGE_K {
-            jf_off = 1; // below the range's start: skip its end test
-        }
         out.push(sock_filter {
             code: *code,
             jt: off(*jt)?,
-            jf: jf_off,
+            jf: off(*jf)?,
             k: *k,
         });
     }

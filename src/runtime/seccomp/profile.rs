@@ -22,6 +22,12 @@ pub enum ProfileError {
     },
     #[error("seccomp profile {profile}: {what}")]
     Invalid { profile: String, what: String },
+    #[error("cannot read seccomp profile {profile}: {source}")]
+    Read {
+        profile: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Deserialize)]
