@@ -152,13 +152,40 @@ pub fn policy(kernel: (u32, u32)) -> Result<Policy> {
             rules.push(allow(nr(name)?, vec![]));
         }
     }
-    let personas = PERSONAS.iter().map(|p| arg0(Op::Eq, *p)).collect();
-    rules.push(allow(nr("personality")?, personas));
-    rules.push(allow(
-        nr("clone")?,
-        vec![arg0(Op::MaskedEq(CLONE_NAMESPACES), 0)],
-    ));
-    rules.push(allow(nr("socket")?, vec![arg0(Op::Ne, AF_VSOCK)]));
+    // The calls with argument conditions are allowed here and refused by
+    // rules that read the arguments, which go to a second, small filter:
+    // the allow-list's filter then decides every call from its number
+    // alone, so the kernel caches its answers (see policy.rs), and these
+    // three cost a short filter instead of a walk through the long one.
+    let refuse = |nr: u32, when: Vec<Vec<Cond>>| Rule {
+        nr,
+        action: Action::Errno(libc::EPERM as u32),
+        when,
+    };
+    let personality = nr("personality")?;
+    rules.push(allow(personality, vec![]));
+    // not one of docker's personas: all of the "not equal" together
+    let other_persona = PERSONAS
+        .iter()
+        .map(|p| Cond {
+            index: 0,
+            op: Op::Ne,
+            value: *p,
+        })
+        .collect();
+    rules.push(refuse(personality, vec![other_persona]));
+    let clone = nr("clone")?;
+    rules.push(allow(clone, vec![]));
+    // any namespace flag: (flags & bit) == bit for one of them
+    let ns_bits = (0..64)
+        .map(|b| 1u64 << b)
+        .filter(|bit| CLONE_NAMESPACES & bit != 0)
+        .map(|bit| arg0(Op::MaskedEq(bit), bit))
+        .collect();
+    rules.push(refuse(clone, ns_bits));
+    let socket = nr("socket")?;
+    rules.push(allow(socket, vec![]));
+    rules.push(refuse(socket, vec![arg0(Op::Eq, AF_VSOCK)]));
     Ok(Policy {
         default: Action::Errno(libc::EPERM as u32),
         newest: NEWEST,

@@ -209,7 +209,7 @@ mod tests {
             e.contains("cannot read seccomp profile /nonexistent/p.json"),
             "{e}"
         );
-        assert!(Seccomp::Default.programs().unwrap().len() == 1);
+        assert_eq!(Seccomp::Default.programs().unwrap().len(), 2);
         assert!(Seccomp::Unconfined.programs().unwrap().is_empty());
     }
 }

@@ -130,6 +130,9 @@ pub const HOT: &[&str] = &[
     "openat",
     "getrandom",
     "sched_yield",
+    "clone",
+    "socket",
+    "personality",
 ];
 
 fn err(e: impl std::fmt::Display) -> RuntimeError {
@@ -206,25 +209,14 @@ fn compile(
 }
 
 impl Policy {
-    /// Numbers every rule-free path decides: allowed without condition.
-    fn unconditional_allows(&self) -> BTreeSet<u32> {
-        let conditional: BTreeSet<u32> = self
-            .rules
-            .iter()
-            .filter(|r| !r.when.is_empty())
-            .map(|r| r.nr)
-            .collect();
-        let denied: BTreeSet<u32> = self
-            .rules
-            .iter()
-            .filter(|r| !r.action.allows())
-            .map(|r| r.nr)
-            .collect();
+    /// Numbers the first filter allows whatever the arguments: some rule
+    /// for them has no condition (rules of other actions are decided by
+    /// their own filters).
+    fn unconditional(&self) -> BTreeSet<u32> {
         self.rules
             .iter()
-            .filter(|r| r.action == Action::Allow && r.when.is_empty())
+            .filter(|r| r.when.is_empty())
             .map(|r| r.nr)
-            .filter(|nr| !conditional.contains(nr) && !denied.contains(nr))
             .collect()
     }
 
@@ -234,7 +226,7 @@ impl Policy {
             return Err(err("the default action must refuse"));
         }
         let main = compile(chains(self.rules.iter())?, self.default, Action::Allow)?;
-        let allow = self.unconditional_allows();
+        let allow = self.unconditional();
         let hot: Vec<u32> = HOT
             .iter()
             .filter_map(|n| super::syscalls::number(n))
