@@ -7,6 +7,7 @@ pub mod build;
 pub mod cli;
 pub mod deploy;
 pub mod image;
+pub mod network;
 pub mod registry;
 pub mod runtime;
 pub mod store;

@@ -63,9 +63,22 @@ pub struct RunArgs {
     /// Maximum number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true, value_name = "N")]
     pub pids_limit: Option<i64>,
-    /// Network: private (own namespace with loopback), host, or none
-    #[arg(long, default_value = "private")]
+    /// Network: a bridge network's name (default: bridge, the default
+    /// network), private (own namespace, loopback only), host, or none
+    #[arg(long, env = "SKIFF_NETWORK", default_value = "bridge")]
     pub network: String,
+    /// Another name this container has for the others on its network
+    #[arg(long = "network-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its network (default: the next free one)
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// A DNS server for the container (replaces the host's resolvers)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// An entry for the container's /etc/hosts: NAME:IP
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// Keep stdin open
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -180,6 +193,17 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
             .with_context(|| format!("cannot read env file {}", f.display()))?;
         env_file_lines.extend(spec::env_file_lines(&text));
     }
+    let (network, networks) = spec::network_choice(&a.network);
+    if network != NetworkMode::Bridge && (a.ip.is_some() || !a.network_alias.is_empty()) {
+        bail!("--ip and --network-alias need a bridge network (--network {} has none)", a.network);
+    }
+    if network == NetworkMode::Bridge {
+        for n in &networks {
+            if n != crate::network::DEFAULT_NETWORK {
+                crate::network::record::check_name(n)?;
+            }
+        }
+    }
     Ok(RunOptions {
         name: a.name.clone(),
         hostname: a.hostname.clone(),
@@ -189,7 +213,12 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         user: a.user.clone(),
         entrypoint: a.entrypoint.clone(),
         args: a.args().to_vec(),
-        network: a.network.parse::<NetworkMode>()?,
+        network,
+        networks,
+        network_aliases: a.network_alias.clone(),
+        ip: a.ip,
+        dns: a.dns.clone(),
+        add_hosts: a.add_host.clone(),
         volumes: a.volume.clone(),
         tmpfs: a.tmpfs.clone(),
         read_only: a.read_only,

@@ -8,7 +8,7 @@ use super::error::{Result, RuntimeError};
 use super::process::init::InitContext;
 use super::process::{parent, sealed_exe, Stdio};
 use super::rootfs::{etc_files, RootfsPlan};
-use super::spec::ContainerSpec;
+use super::spec::{ContainerSpec, NetworkMode};
 use crate::store::Store;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -184,6 +184,7 @@ impl Container {
             return Err(RuntimeError::Init("skiff's binary is writable from here; call sealed_exe::ensure() first (CVE-2019-5736)".into()));
         }
         let spec = &self.record.spec;
+        let ifaces = self.join_networks()?;
         let cgroup = Cgroup::create(&spec.id, &spec.resources)?;
         let mounts = cgroup.mounts();
         let ctx = InitContext {
@@ -194,6 +195,7 @@ impl Container {
             die_with_parent: true,
             wait_for_go: false,
             join_cgroup: None,
+            ifaces: &ifaces,
         };
         match parent::spawn(&ctx, &cgroup) {
             Ok(s) => Ok(Running {
@@ -209,6 +211,30 @@ impl Container {
         }
     }
 
+    /// Bridge networks: an address on each (kept across restarts) and the
+    /// interfaces to plug in once the namespace exists.
+    fn join_networks(&self) -> Result<Vec<crate::network::Iface>> {
+        let spec = &self.record.spec;
+        if spec.network != NetworkMode::Bridge {
+            return Ok(Vec::new());
+        }
+        let default = [crate::network::DEFAULT_NETWORK.to_string()];
+        let networks = if spec.networks.is_empty() {
+            &default[..]
+        } else {
+            &spec.networks[..]
+        };
+        let req = crate::network::Request {
+            container: &spec.id,
+            hostname: &spec.hostname,
+            networks,
+            aliases: &spec.network_aliases,
+            ip: spec.ip,
+            extra_hosts: &spec.add_hosts,
+        };
+        Ok(crate::network::attach::prepare(&store_root(&self.plan.container_dir), &req)?)
+    }
+
     /// Delete `containers/<id>/` (the container must not be running).
     pub fn remove(self) -> Result<()> {
         let dir = &self.plan.container_dir;
@@ -219,16 +245,32 @@ impl Container {
 /// Remove a container's directory so that a crash never leaves half of it
 /// in `containers/`: it is first renamed into the store's `tmp/` (whose
 /// leftovers are swept), then deleted there.
+/// Its network addresses are freed once the directory is gone.
 pub fn discard_dir(dir: &Path) -> std::io::Result<()> {
     let tmp = match dir.parent().and_then(Path::parent) {
         Some(root) => crate::store::atomic::tempfile_in(&root.join("tmp"))?,
         None => return std::fs::remove_dir_all(dir),
     };
-    match std::fs::rename(dir, &tmp) {
+    let removed = match std::fs::rename(dir, &tmp) {
         Ok(()) => std::fs::remove_dir_all(&tmp),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(_) => std::fs::remove_dir_all(dir),
+    };
+    if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {
+        if let Err(e) = crate::network::attach::release(&store_root(dir), id) {
+            eprintln!("skiff: container {id}: {e} (fsck --repair frees the address)");
+        }
     }
+    removed
+}
+
+/// The store's root, from a container's directory (`<root>/containers/<id>`).
+fn store_root(container_dir: &Path) -> PathBuf {
+    container_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The id of the container named `name`, if any.

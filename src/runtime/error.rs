@@ -37,6 +37,9 @@ pub enum RuntimeError {
     /// A `--security-opt seccomp=` profile that cannot be used.
     #[error(transparent)]
     Seccomp(#[from] super::seccomp::ProfileError),
+
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }
 
 impl RuntimeError {

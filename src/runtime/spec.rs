@@ -21,19 +21,35 @@ pub enum NetworkMode {
     Host,
     /// Own network namespace, loopback left down.
     None,
+    /// Own network namespace joined to bridge networks (`networks`; the
+    /// default network if empty): an address, a default route, names.
+    Bridge,
 }
 
 impl std::str::FromStr for NetworkMode {
     type Err = RuntimeError;
     fn from_str(s: &str) -> Result<NetworkMode> {
         match s {
-            "private" | "bridge" | "default" => Ok(NetworkMode::Private),
+            "private" => Ok(NetworkMode::Private),
+            "bridge" | "default" => Ok(NetworkMode::Bridge),
             "host" => Ok(NetworkMode::Host),
             "none" => Ok(NetworkMode::None),
             _ => Err(RuntimeError::Invalid(format!(
                 "unknown network mode {s:?} (use private, host or none)"
             ))),
         }
+    }
+}
+
+/// `--network X`: a mode (`private`, `host`, `none`), or the name of a
+/// bridge network (`bridge`/`default` is the default network).
+pub fn network_choice(s: &str) -> (NetworkMode, Vec<String>) {
+    match s {
+        "private" => (NetworkMode::Private, Vec::new()),
+        "host" => (NetworkMode::Host, Vec::new()),
+        "none" => (NetworkMode::None, Vec::new()),
+        "default" => (NetworkMode::Bridge, vec!["bridge".to_string()]),
+        name => (NetworkMode::Bridge, vec![name.to_string()]),
     }
 }
 
@@ -91,6 +107,21 @@ pub struct RunOptions {
     /// Everything after IMAGE.
     pub args: Vec<String>,
     pub network: NetworkMode,
+    /// Bridge networks to join (`--network NAME`), first one first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
+    /// `--network-alias`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_aliases: Vec<String>,
+    /// `--ip`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `--dns`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_hosts: Vec<String>,
     pub volumes: Vec<String>,
     pub tmpfs: Vec<String>,
     pub read_only: bool,
@@ -121,6 +152,19 @@ pub struct ContainerSpec {
     /// `USER[:GROUP]`, resolved inside the container; `None` is root.
     pub user: Option<String>,
     pub network: NetworkMode,
+    /// Bridge networks joined (`NetworkMode::Bridge`), with the names
+    /// other members know this container by, the address asked for,
+    /// resolvers and extra hosts entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_hosts: Vec<String>,
     pub mounts: Vec<BindMount>,
     pub tmpfs: Vec<TmpfsMount>,
     pub readonly_rootfs: bool,
@@ -201,6 +245,11 @@ impl ContainerSpec {
             cwd,
             user,
             network: opts.network,
+            networks: opts.networks.clone(),
+            network_aliases: opts.network_aliases.clone(),
+            ip: opts.ip,
+            dns: check_dns(&opts.dns)?,
+            add_hosts: check_add_hosts(&opts.add_hosts)?,
             mounts,
             tmpfs,
             readonly_rootfs: opts.read_only,
@@ -214,6 +263,42 @@ impl ContainerSpec {
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
     }
+}
+
+/// `--dns` values must be IP addresses.
+fn check_dns(list: &[String]) -> Result<Vec<String>> {
+    for d in list {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(RuntimeError::Invalid(format!(
+                "invalid --dns {d:?}: expected an IP address"
+            )));
+        }
+    }
+    Ok(list.to_vec())
+}
+
+/// `--add-host NAME:IP` (docker also takes `NAME=IP`), normalized to `NAME:IP`.
+fn check_add_hosts(list: &[String]) -> Result<Vec<String>> {
+    list.iter()
+        .map(|h| {
+            let (name, ip) = h
+                .split_once('=')
+                .or_else(|| h.split_once(':'))
+                .ok_or_else(|| {
+                    RuntimeError::Invalid(format!("invalid --add-host {h:?}: expected NAME:IP"))
+                })?;
+            let ok_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !ok_name || ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(RuntimeError::Invalid(format!(
+                    "invalid --add-host {h:?}: expected NAME:IP"
+                )));
+            }
+            Ok(format!("{name}:{ip}"))
+        })
+        .collect()
 }
 
 /// Entrypoint + Cmd: args after IMAGE replace Cmd; `--entrypoint` replaces

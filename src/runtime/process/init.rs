@@ -34,6 +34,8 @@ pub struct InitContext<'a> {
     pub wait_for_go: bool,
     /// v1: the `tasks` files to join by ourselves.
     pub join_cgroup: Option<&'a [std::path::PathBuf]>,
+    /// Bridge networks: the interfaces skiff plugs in before `Go`.
+    pub ifaces: &'a [crate::network::Iface],
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -86,7 +88,7 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     {
         fds::install_stdio([i, stdout, stderr])?;
     }
-    network::setup(spec.network)?;
+    network::setup(spec.network, ctx.ifaces)?;
     nix::unistd::sethostname(&spec.hostname).map_err(RuntimeError::sys("sethostname"))?;
 
     rootfs::build(spec, ctx.plan, ctx.cgroups)?;

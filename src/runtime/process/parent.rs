@@ -39,11 +39,15 @@ pub fn spawn(ctx: &InitContext<'_>, cgroup: &Cgroup) -> Result<Spawned> {
     let (ours, theirs) = channel::pair()?;
     let flags = clone_flags(ctx);
     let placement = cgroup.placement()?;
+    // Bridge networks: skiff plugs the veths in once the namespace exists,
+    // then lets the init configure them.
+    let plug = !ctx.ifaces.is_empty();
     let mut child_ctx = InitContext {
-        wait_for_go: false,
+        wait_for_go: plug,
         join_cgroup: None,
         ..*ctx
     };
+    let mut add_task = false;
     let forked = match &placement {
         Placement::SelfJoin(tasks) => {
             child_ctx.join_cgroup = Some(tasks.as_slice());
@@ -57,6 +61,7 @@ pub fn spawn(ctx: &InitContext<'_>, cgroup: &Cgroup) -> Result<Spawned> {
                 ) =>
             {
                 child_ctx.wait_for_go = true;
+                add_task = true;
                 clone_fork(flags)
             }
             other => other,
@@ -78,7 +83,16 @@ pub fn spawn(ctx: &InitContext<'_>, cgroup: &Cgroup) -> Result<Spawned> {
         let _ = waitpid(pid, None);
     };
     if child_ctx.wait_for_go {
-        if let Err(e) = cgroup.add_task(pid).and_then(|_| ours.send(&Message::Go)) {
+        let go = (|| {
+            if add_task {
+                cgroup.add_task(pid)?;
+            }
+            if plug {
+                crate::network::attach::plug(pid.as_raw(), ctx.ifaces)?;
+            }
+            ours.send(&Message::Go)
+        })();
+        if let Err(e) = go {
             reap(pid);
             return Err(e);
         }

@@ -65,7 +65,7 @@ pub fn build(spec: &ContainerSpec, plan: &RootfsPlan, cgroups: Option<&CgroupMou
     mounts::mount_proc(root)?;
     devices::mount_dev(root)?;
     mounts::mount_sys(root, cgroups)?;
-    etc_files::bind(root, &plan.container_dir)?;
+    etc_files::bind(root, &plan.container_dir, spec)?;
     mounts::bind_volumes(root, &spec.mounts)?;
     mounts::mount_tmpfs(root, &spec.tmpfs)?;
     pivot::pivot(&target)?;

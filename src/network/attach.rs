@@ -1,0 +1,145 @@
+//! A container joins its networks at start and leaves them at removal.
+//!
+//! [`prepare`] (before the clone, under the networks lock): the bridge is
+//! made if missing (first use, after a reboot), an address is allocated
+//! (the same one again on a restart) and every member's hosts file is
+//! rewritten. [`plug`] (once the container's network namespace exists):
+//! one veth pair per network, the inside end created directly in the
+//! container's namespace as `eth0`, `eth1`…; the container's init gives it
+//! its address and default route. When the namespace goes, the kernel
+//! removes the pair: nothing is left on the host to clean up but the
+//! address, which [`release`] frees when the container is removed.
+
+use super::hosts;
+use super::ipam::{Allocations, Member};
+use super::links;
+use super::manage::plumb;
+use super::record::Networks;
+use super::{Result, DEFAULT_NETWORK};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// What a container asks of its networks.
+#[derive(Clone, Debug, Default)]
+pub struct Request<'a> {
+    pub container: &'a str,
+    pub hostname: &'a str,
+    pub networks: &'a [String],
+    pub aliases: &'a [String],
+    /// `--ip`, on the first network.
+    pub ip: Option<Ipv4Addr>,
+    /// `--add-host NAME:IP`
+    pub extra_hosts: &'a [String],
+}
+
+/// One interface of the container, decided before it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iface {
+    /// Inside the container: `eth0`, `eth1`…
+    pub name: String,
+    /// The host's end of the veth pair, on `bridge`.
+    pub host_end: String,
+    pub bridge: String,
+    pub network: String,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    /// The first network carries the default route.
+    pub default_route: bool,
+}
+
+impl Iface {
+    pub fn netmask(&self) -> Ipv4Addr {
+        super::Subnet {
+            addr: self.addr,
+            prefix: self.prefix,
+        }
+        .netmask()
+    }
+}
+
+/// A host-side veth name: unique per start, so a restart never races the
+/// kernel's removal of the previous pair.
+fn host_end_name() -> String {
+    format!("vsk{:08x}", rand::random::<u32>())
+}
+
+pub fn prepare(root: &Path, req: &Request<'_>) -> Result<Vec<Iface>> {
+    let nets = Networks::at(root);
+    let _lock = nets.lock()?;
+    let mut out = Vec::new();
+    for (i, name) in req.networks.iter().enumerate() {
+        let net = if name == DEFAULT_NETWORK {
+            nets.ensure_default()?
+        } else {
+            nets.get(name)?
+        };
+        plumb(&net)?;
+        let dir = nets.network_dir(&net.name);
+        let mut table = Allocations::load(&dir)?;
+        table.sweep(&nets.containers_dir());
+        let member = Member {
+            container: req.container.to_string(),
+            hostname: req.hostname.to_string(),
+            aliases: req.aliases.to_vec(),
+            extra_hosts: req.extra_hosts.to_vec(),
+        };
+        let wanted = if i == 0 { req.ip } else { None };
+        let addr = table.allocate(&net.name, &net.subnet, member, wanted)?;
+        table.save(&dir, &nets.tmp_dir())?;
+        out.push(Iface {
+            name: format!("eth{i}"),
+            host_end: host_end_name(),
+            bridge: net.bridge.clone(),
+            network: net.name.clone(),
+            addr,
+            prefix: net.subnet.prefix,
+            gateway: net.gateway,
+            default_route: i == 0,
+        });
+    }
+    hosts::refresh(&nets)?;
+    Ok(out)
+}
+
+/// Put the container whose init is `pid` on its networks (host side).
+pub fn plug(pid: i32, ifaces: &[Iface]) -> Result<()> {
+    let pairs: Vec<(&str, &str, &str)> = ifaces
+        .iter()
+        .map(|i| (i.host_end.as_str(), i.name.as_str(), i.bridge.as_str()))
+        .collect();
+    links::add_veths(pid, &pairs)
+}
+
+/// Free every address of `container` (it is being removed).
+pub fn release(root: &Path, container: &str) -> Result<()> {
+    let nets = Networks::at(root);
+    if !nets.exist() {
+        return Ok(());
+    }
+    let _lock = nets.lock()?;
+    let mut changed = false;
+    for n in nets.list()? {
+        let dir = nets.network_dir(&n.name);
+        let mut table = Allocations::load(&dir)?;
+        let gone = table.release(container) | !table.sweep(&nets.containers_dir()).is_empty();
+        if gone {
+            table.save(&dir, &nets.tmp_dir())?;
+            changed = true;
+        }
+    }
+    if changed {
+        hosts::refresh(&nets)?;
+    }
+    Ok(())
+}
+
+/// A container was renamed (the end of a rollout): its peers learn it.
+pub fn refresh_names(root: &Path) -> Result<()> {
+    let nets = Networks::at(root);
+    if !nets.exist() {
+        return Ok(());
+    }
+    let _lock = nets.lock()?;
+    hosts::refresh(&nets)
+}
