@@ -565,6 +565,7 @@ impl SkiffCopy {
         let mut c = Command::new(&self.bin);
         c.arg("--root").arg(self.store.root());
         c.env_remove("SKIFF_ROOT");
+        c.env("SKIFF_NETWORK", "private");
         c
     }
 

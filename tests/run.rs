@@ -173,7 +173,7 @@ fn bad_input_is_one_line_and_125() {
                 "busybox:fixture",
                 "true",
             ],
-            "unknown network mode",
+            "network bogus not found",
         ),
         (&["run", "--rm", "busybox:fixture"], "no command specified"),
     ];
@@ -617,6 +617,7 @@ fn skiff_binary_is_read_only_to_the_container() {
     let bin = dir.path().join("skiff");
     std::fs::copy(common::skiff_bin(), &bin).unwrap();
     let child = std::process::Command::new(&bin)
+        .env("SKIFF_NETWORK", "private")
         .arg("--root")
         .arg(s.root())
         .args(["run", "--rm", "busybox:fixture", "sleep", "1"])

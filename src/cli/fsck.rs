@@ -22,6 +22,18 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     let store = open_store(root)?;
     let outcome = fsck::fsck(&store, a.repair)?;
     print_findings(&outcome.report, a.verbose);
+    let network = crate::network::fsck::check(root, a.repair)?;
+    for p in &network {
+        println!("{p}");
+    }
+    let network_left = if a.repair && !network.is_empty() {
+        crate::network::fsck::check(root, false)?
+    } else {
+        network.clone()
+    };
+    for p in network.iter().filter(|_| a.repair).filter(|p| network_left.contains(p)) {
+        println!("left: {p}");
+    }
     let last = outcome.after_repair.as_ref().unwrap_or(&outcome.report);
     if let Some(after) = &outcome.after_repair {
         for f in after.problems() {
@@ -65,7 +77,18 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
         ));
     }
     println!("{summary}");
-    Ok(if outcome.is_sound() { 0 } else { 1 })
+    if !network.is_empty() {
+        println!(
+            "fsck: networks: {} problems{}",
+            network.len(),
+            if !a.repair {
+                " (`skiff fsck --repair` fixes them)".to_string()
+            } else {
+                format!(", {} left after repair", network_left.len())
+            }
+        );
+    }
+    Ok(if outcome.is_sound() && network_left.is_empty() { 0 } else { 1 })
 }
 
 fn plural(n: usize, what: &str) -> String {

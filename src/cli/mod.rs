@@ -7,6 +7,7 @@ mod deploy;
 mod format;
 mod fsck;
 mod images;
+mod network;
 mod prune;
 mod registry;
 mod run;
@@ -110,6 +111,8 @@ pub enum Command {
     Load(registry::LoadArgs),
     /// Check the store for corruption and leftovers (--repair fixes what it can)
     Fsck(fsck::FsckArgs),
+    /// Manage bridge networks (create, ls, inspect, rm)
+    Network(network::NetworkArgs),
 }
 
 impl Command {
@@ -180,6 +183,7 @@ pub fn main() -> i32 {
         Command::Save(a) => registry::save(&root, a),
         Command::Load(a) => registry::load(&root, a),
         Command::Fsck(a) => fsck::fsck(&root, a),
+        Command::Network(a) => network::network(&root, a),
     };
     match result {
         Ok(code) => code,

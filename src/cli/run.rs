@@ -317,6 +317,13 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let detached = detached_options(&a, opts.network)?;
     let store = Store::open(root)
         .with_context(|| format!("cannot open the store at {}", root.display()))?;
+    for n in opts
+        .networks
+        .iter()
+        .filter(|n| *n != crate::network::DEFAULT_NETWORK)
+    {
+        crate::network::Networks::at(root).get(n)?;
+    }
     // Keep prune away from the image until the container exists and uses
     // it (a concurrent prune could remove its blobs or layers in between).
     let gc = store.gc_shared()?;

@@ -330,6 +330,10 @@ pub fn rename_replacement(store: &Store, id: &str, name: Option<&str>) -> Result
             }
         },
     }
+    // Its peers on bridge networks learn the new name.
+    if let Err(e) = crate::network::attach::refresh_names(store.root()) {
+        eprintln!("skiff: {e}");
+    }
     // Last: clearing `replaces` marks the replacement done.
     let mut cfg = RunConfig::load(&dir)?;
     cfg.options.run.name = name.map(str::to_string);

@@ -51,6 +51,11 @@ impl TestStore {
         let mut c = Command::new(skiff_bin());
         c.arg("--root").arg(self.root());
         c.env_remove("SKIFF_ROOT");
+        // These tests run in the host's network namespace: a container
+        // without --network stays loopback-only there instead of joining
+        // the default bridge (tests/network.rs covers bridges, each in a
+        // namespace it makes).
+        c.env("SKIFF_NETWORK", "private");
         c
     }
 
