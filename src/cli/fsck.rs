@@ -31,7 +31,11 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     } else {
         network.clone()
     };
-    for p in network.iter().filter(|_| a.repair).filter(|p| network_left.contains(p)) {
+    for p in network
+        .iter()
+        .filter(|_| a.repair)
+        .filter(|p| network_left.contains(p))
+    {
         println!("left: {p}");
     }
     let last = outcome.after_repair.as_ref().unwrap_or(&outcome.report);
@@ -88,7 +92,11 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
             }
         );
     }
-    Ok(if outcome.is_sound() && network_left.is_empty() { 0 } else { 1 })
+    Ok(if outcome.is_sound() && network_left.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 fn plural(n: usize, what: &str) -> String {

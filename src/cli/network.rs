@@ -71,7 +71,10 @@ fn store(root: &Path) -> Result<()> {
 
 fn create(root: &Path, a: CreateArgs) -> Result<i32> {
     if a.driver != "bridge" {
-        anyhow::bail!("unsupported network driver {:?} (skiff has bridge networks)", a.driver);
+        anyhow::bail!(
+            "unsupported network driver {:?} (skiff has bridge networks)",
+            a.driver
+        );
     }
     let subnet = a.subnet.as_deref().map(str::parse::<Subnet>).transpose()?;
     store(root)?;

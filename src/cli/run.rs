@@ -195,7 +195,10 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
     }
     let (network, networks) = spec::network_choice(&a.network);
     if network != NetworkMode::Bridge && (a.ip.is_some() || !a.network_alias.is_empty()) {
-        bail!("--ip and --network-alias need a bridge network (--network {} has none)", a.network);
+        bail!(
+            "--ip and --network-alias need a bridge network (--network {} has none)",
+            a.network
+        );
     }
     if network == NetworkMode::Bridge {
         for n in &networks {

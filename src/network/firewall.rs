@@ -49,7 +49,13 @@ fn removal_script(saved: &str, bridge: &str) -> String {
     let mut table = "";
     for line in saved.lines() {
         if let Some(t) = line.strip_prefix('*') {
-            table = if t == "filter" { "filter" } else if t == "nat" { "nat" } else { "" };
+            table = if t == "filter" {
+                "filter"
+            } else if t == "nat" {
+                "nat"
+            } else {
+                ""
+            };
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -125,6 +131,24 @@ pub fn install(net: &Network) -> Result<()> {
         &format!("add the firewall rules of network {}", net.name),
         &install_rules(net),
     )
+}
+
+/// The rule lines of `net` as `iptables-save` prints them.
+fn expected_lines(net: &Network) -> Vec<String> {
+    install_rules(net)
+        .lines()
+        .filter(|l| l.starts_with("-A ") || l.starts_with("-I "))
+        .map(|l| format!("-A {}", &l[3..]))
+        .collect()
+}
+
+/// Are all the rules of `net` in place?
+pub fn complete(net: &Network) -> Result<bool> {
+    let saved = save()?;
+    let have: Vec<&str> = saved.lines().collect();
+    Ok(expected_lines(net)
+        .iter()
+        .all(|l| have.contains(&l.as_str())))
 }
 
 /// Bridges that have skiff rules in the firewall.

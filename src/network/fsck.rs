@@ -48,15 +48,17 @@ pub fn check(root: &Path, repair: bool) -> Result<Vec<String>> {
     strays.sort();
     strays.dedup();
     for b in strays {
-        problems.push(format!("bridge {b} or its firewall rules belong to no network"));
+        problems.push(format!(
+            "bridge {b} or its firewall rules belong to no network"
+        ));
         if repair {
             unplumb(&b);
         }
     }
     for n in &list {
-        if links::exists(&n.bridge) && !with_rules.contains(&n.bridge) {
+        if links::exists(&n.bridge) && !firewall::complete(n)? {
             problems.push(format!(
-                "network {}: bridge {} has no firewall rules",
+                "network {}: firewall rules of bridge {} are missing",
                 n.name, n.bridge
             ));
             if repair {

@@ -33,7 +33,10 @@ fn name_of(containers: &Path, id: &str) -> Option<String> {
 
 /// The hosts file of `me`.
 fn render(me: &str, entries: &[Entry<'_>], containers: &Path) -> String {
-    let mine: Vec<&Entry<'_>> = entries.iter().filter(|e| e.member.container == me).collect();
+    let mine: Vec<&Entry<'_>> = entries
+        .iter()
+        .filter(|e| e.member.container == me)
+        .collect();
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -72,7 +75,10 @@ fn render(me: &str, entries: &[Entry<'_>], containers: &Path) -> String {
 pub fn refresh(nets: &Networks) -> Result<()> {
     let mut tables: BTreeMap<String, Allocations> = BTreeMap::new();
     for n in nets.list()? {
-        tables.insert(n.name.clone(), Allocations::load(&nets.network_dir(&n.name))?);
+        tables.insert(
+            n.name.clone(),
+            Allocations::load(&nets.network_dir(&n.name))?,
+        );
     }
     let mut entries = Vec::new();
     for (network, t) in &tables {
@@ -130,7 +136,11 @@ mod tests {
             container: c.into(),
             hostname: format!("h-{c}"),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
-            extra_hosts: if c == "aaaa" { vec!["db:192.0.2.10".into()] } else { vec![] },
+            extra_hosts: if c == "aaaa" {
+                vec!["db:192.0.2.10".into()]
+            } else {
+                vec![]
+            },
         };
         let (a, b, c) = (m("aaaa", &[]), m("bbbb", &["cache"]), m("cccc", &[]));
         let e = |net: &str, ip: &str, member| Entry {
@@ -146,7 +156,10 @@ mod tests {
         let h = render("aaaa", &entries, d.path());
         assert!(h.contains("198.51.100.2\th-aaaa api\n"), "{h}");
         assert!(h.contains("192.0.2.10\tdb\n"), "{h}");
-        assert!(h.contains("198.51.100.3\tredis cache bbbb\t# shop\n"), "{h}");
+        assert!(
+            h.contains("198.51.100.3\tredis cache bbbb\t# shop\n"),
+            "{h}"
+        );
         assert!(!h.contains("203.0.113.2"), "{h}");
     }
 }

@@ -85,7 +85,11 @@ impl Allocations {
                     "address {ip} is reserved on network {network} (network, gateway or broadcast)"
                 )));
             }
-            if let Some(m) = self.addresses.get(&ip).filter(|m| m.container != member.container) {
+            if let Some(m) = self
+                .addresses
+                .get(&ip)
+                .filter(|m| m.container != member.container)
+            {
                 return Err(NetworkError::Invalid(format!(
                     "address {ip} on network {network} is already taken by container {}",
                     &m.container[..12.min(m.container.len())]
@@ -148,22 +152,55 @@ mod tests {
     fn allocate_reuse_request_release() {
         let s: Subnet = "192.0.2.0/29".parse().unwrap();
         let mut a = Allocations::default();
-        assert_eq!(a.allocate("n", &s, m("a"), None).unwrap().to_string(), "192.0.2.2");
-        assert_eq!(a.allocate("n", &s, m("b"), None).unwrap().to_string(), "192.0.2.3");
+        assert_eq!(
+            a.allocate("n", &s, m("a"), None).unwrap().to_string(),
+            "192.0.2.2"
+        );
+        assert_eq!(
+            a.allocate("n", &s, m("b"), None).unwrap().to_string(),
+            "192.0.2.3"
+        );
         // A restart keeps the address.
-        assert_eq!(a.allocate("n", &s, m("a"), None).unwrap().to_string(), "192.0.2.2");
+        assert_eq!(
+            a.allocate("n", &s, m("a"), None).unwrap().to_string(),
+            "192.0.2.2"
+        );
         let want = |x: &str| Some(x.parse().unwrap());
-        assert!(a.allocate("n", &s, m("c"), want("192.0.2.3")).unwrap_err().to_string().contains("taken"));
-        assert!(a.allocate("n", &s, m("c"), want("192.0.2.9")).unwrap_err().to_string().contains("outside"));
-        assert!(a.allocate("n", &s, m("c"), want("192.0.2.1")).unwrap_err().to_string().contains("reserved"));
+        assert!(a
+            .allocate("n", &s, m("c"), want("192.0.2.3"))
+            .unwrap_err()
+            .to_string()
+            .contains("taken"));
+        assert!(a
+            .allocate("n", &s, m("c"), want("192.0.2.9"))
+            .unwrap_err()
+            .to_string()
+            .contains("outside"));
+        assert!(a
+            .allocate("n", &s, m("c"), want("192.0.2.1"))
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
         assert!(a.allocate("n", &s, m("c"), want("192.0.2.7")).is_err());
-        assert_eq!(a.allocate("n", &s, m("c"), want("192.0.2.6")).unwrap().to_string(), "192.0.2.6");
+        assert_eq!(
+            a.allocate("n", &s, m("c"), want("192.0.2.6"))
+                .unwrap()
+                .to_string(),
+            "192.0.2.6"
+        );
         a.allocate("n", &s, m("d"), None).unwrap();
         a.allocate("n", &s, m("e"), None).unwrap();
-        assert!(a.allocate("n", &s, m("f"), None).unwrap_err().to_string().contains("no free address"));
+        assert!(a
+            .allocate("n", &s, m("f"), None)
+            .unwrap_err()
+            .to_string()
+            .contains("no free address"));
         assert!(a.release("b"));
         assert!(!a.release("b"));
-        assert_eq!(a.allocate("n", &s, m("f"), None).unwrap().to_string(), "192.0.2.3");
+        assert_eq!(
+            a.allocate("n", &s, m("f"), None).unwrap().to_string(),
+            "192.0.2.3"
+        );
     }
 
     #[test]

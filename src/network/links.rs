@@ -46,9 +46,10 @@ fn ip_batch(what: &str, lines: &str) -> Result<()> {
     tool(what, "ip", &["-batch", "-"], lines).map(|_| ())
 }
 
-/// Does the link exist in this network namespace?
+/// Does the link exist in this network namespace? (An ioctl on a socket
+/// of the caller's namespace: /sys may show another namespace's links.)
 pub fn exists(name: &str) -> bool {
-    std::path::Path::new("/sys/class/net").join(name).exists()
+    nix::net::if_::if_nametoindex(name).is_ok()
 }
 
 /// The bridge with the gateway address, up.
@@ -83,7 +84,10 @@ pub fn add_veths(pid: i32, pairs: &[(&str, &str, &str)]) -> Result<()> {
 /// Route between interfaces (for the default route through NAT).
 pub fn enable_forwarding() -> Result<()> {
     let p = std::path::Path::new("/proc/sys/net/ipv4/ip_forward");
-    if std::fs::read_to_string(p).map(|s| s.trim() == "1").unwrap_or(false) {
+    if std::fs::read_to_string(p)
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     std::fs::write(p, "1").map_err(NetworkError::io("cannot enable IPv4 forwarding in", p))
@@ -91,10 +95,10 @@ pub fn enable_forwarding() -> Result<()> {
 
 /// Links named `skiff<N>` that exist here (bridges skiff made).
 pub fn skiff_bridges() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut out: Vec<String> = nix::net::if_::if_nameindex()
+        .map(|list| {
+            list.iter()
+                .map(|i| i.name().to_string_lossy().into_owned())
                 .filter(|n| {
                     n.strip_prefix(super::record::BRIDGE_PREFIX)
                         .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))

@@ -57,7 +57,10 @@ pub enum NetworkError {
     #[error("{what}: {detail}")]
     Tool { what: String, detail: String },
     #[error("{path}: corrupt: {msg}")]
-    Corrupt { path: std::path::PathBuf, msg: String },
+    Corrupt {
+        path: std::path::PathBuf,
+        msg: String,
+    },
 }
 
 impl NetworkError {

@@ -40,7 +40,10 @@ pub struct Networks {
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -261,9 +264,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let n = Networks::at(d.path());
         let _l = n.lock().unwrap();
-        let a = n.create("a", Some("198.51.100.0/25".parse().unwrap())).unwrap();
+        let a = n
+            .create("a", Some("198.51.100.0/25".parse().unwrap()))
+            .unwrap();
         assert_eq!(a.bridge, "skiff1");
-        assert!(matches!(n.create("a", None), Err(NetworkError::NameInUse(_))));
+        assert!(matches!(
+            n.create("a", None),
+            Err(NetworkError::NameInUse(_))
+        ));
         let e = n
             .create("b", Some("198.51.100.64/26".parse().unwrap()))
             .unwrap_err();

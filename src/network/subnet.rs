@@ -136,8 +136,8 @@ fn parse_routes(text: &str) -> Vec<(Subnet, String)> {
 pub fn pick(first: Subnet, taken: &[Subnet], routes: &[(Subnet, String)]) -> Option<Subnet> {
     (0..256).find_map(|n| {
         let s = first.nth_next(n)?;
-        let free = !taken.iter().any(|t| t.overlaps(&s))
-            && !routes.iter().any(|(r, _)| r.overlaps(&s));
+        let free =
+            !taken.iter().any(|t| t.overlaps(&s)) && !routes.iter().any(|(r, _)| r.overlaps(&s));
         free.then_some(s)
     })
 }
@@ -157,14 +157,22 @@ mod tests {
         let big: Subnet = "10.88.0.0/14".parse().unwrap();
         assert!(big.overlaps(&s) && s.overlaps(&big));
         assert!(!s.overlaps(&"10.89.1.0/24".parse().unwrap()));
-        for bad in ["10.89.0.1/24", "10.89.0.0", "10.89.0.0/33", "x/24", "127.0.0.0/8", "10.0.0.0/30"] {
+        for bad in [
+            "10.89.0.1/24",
+            "10.89.0.0",
+            "10.89.0.0/33",
+            "x/24",
+            "127.0.0.0/8",
+            "10.0.0.0/30",
+        ] {
             assert!(bad.parse::<Subnet>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn routes_and_pick() {
-        let text = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                     eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
                     eth0\t0000590A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         let r = parse_routes(text);

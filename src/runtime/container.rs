@@ -232,7 +232,10 @@ impl Container {
             ip: spec.ip,
             extra_hosts: &spec.add_hosts,
         };
-        Ok(crate::network::attach::prepare(&store_root(&self.plan.container_dir), &req)?)
+        Ok(crate::network::attach::prepare(
+            &store_root(&self.plan.container_dir),
+            &req,
+        )?)
     }
 
     /// Delete `containers/<id>/` (the container must not be running).

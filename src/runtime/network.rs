@@ -41,7 +41,9 @@ fn inet_socket() -> Result<OwnedFd> {
 fn ifname(name: &str) -> Result<[u8; libc::IFNAMSIZ]> {
     let mut out = [0u8; libc::IFNAMSIZ];
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-        return Err(RuntimeError::Invalid(format!("bad interface name {name:?}")));
+        return Err(RuntimeError::Invalid(format!(
+            "bad interface name {name:?}"
+        )));
     }
     out[..name.len()].copy_from_slice(name.as_bytes());
     Ok(out)
@@ -131,8 +133,13 @@ fn configure(iface: &Iface) -> Result<()> {
         put(Ipv4Addr::UNSPECIFIED, &mut rt.rt_genmask);
         rt.rt_flags = RTF_UP | RTF_GATEWAY;
         // SAFETY: SIOCADDRT reads an rtentry; rt_dev is NULL (any device).
-        if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCADDRT, &rt as *const libc::rtentry) }
-            != 0
+        if unsafe {
+            libc::ioctl(
+                sock.as_raw_fd(),
+                libc::SIOCADDRT,
+                &rt as *const libc::rtentry,
+            )
+        } != 0
         {
             return Err(RuntimeError::last_os(format!(
                 "add the default route via {} (network {})",

@@ -42,7 +42,11 @@ fn resolv_conf(spec: &ContainerSpec) -> String {
     if spec.dns.is_empty() {
         return host;
     }
-    let mut out: String = spec.dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+    let mut out: String = spec
+        .dns
+        .iter()
+        .map(|d| format!("nameserver {d}\n"))
+        .collect();
     for l in host.lines() {
         let t = l.trim_start();
         if t.starts_with("search ") || t.starts_with("options ") || t.starts_with("domain ") {
@@ -116,7 +120,11 @@ fn live_hosts(root: BorrowedFd<'_>, dir: &Path) -> Result<()> {
     let mounted = ensure(root, LIVE_DIR, Kind::Dir)?;
     make_readonly(&fd_path(&mounted), false)?;
     let etc = ensure(root, "/etc", Kind::Dir)?;
-    match nix::unistd::unlinkat(etc.as_fd(), "hosts", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+    match nix::unistd::unlinkat(
+        etc.as_fd(),
+        "hosts",
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    ) {
         Ok(()) | Err(nix::Error::ENOENT) => {}
         Err(e) => {
             return Err(RuntimeError::Sys {

@@ -1,0 +1,670 @@
+//! Bridge networks, end to end. Every test runs skiff inside a network
+//! namespace it creates ("host"), and "the outside" is another namespace
+//! it creates, joined by a veth pair on 192.0.2.0/24 (documentation
+//! addresses): the outside is 192.0.2.1, the host 192.0.2.2. No packet
+//! leaves these namespaces. Networks the tests create use documentation
+//! subnets too (198.51.100.0/24, 203.0.113.0/24); the default network's
+//! 10.88.0.0/16 exists only inside the test's namespace.
+
+mod common;
+
+use common::{fixtures, skiff_bin, TestStore};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sh(script: &str) -> Output {
+    Command::new("sh").arg("-c").arg(script).output().unwrap()
+}
+
+fn must(script: &str) -> String {
+    let o = sh(script);
+    assert!(o.status.success(), "{script}: {}", show(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A network namespace made (and removed) by the test.
+struct Ns {
+    name: String,
+}
+
+impl Ns {
+    fn new(tag: &str) -> Ns {
+        let name = format!("skt-{tag}-{}-{:08x}", std::process::id(), rand_u32());
+        must(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ));
+        Ns { name }
+    }
+    /// Run a shell script inside the namespace.
+    fn sh(&self, script: &str) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "sh", "-c", script])
+            .output()
+            .unwrap()
+    }
+    fn must(&self, script: &str) -> String {
+        let o = self.sh(script);
+        assert!(o.status.success(), "{script}: {}", show(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = sh(&format!("ip netns del {}", self.name));
+    }
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    t ^ (std::process::id() << 8)
+}
+
+/// The host namespace (skiff runs there), the outside, and a store.
+struct World {
+    store: TestStore,
+    host: Ns,
+    outside: Ns,
+    server: Option<Child>,
+}
+
+impl World {
+    fn new() -> World {
+        let host = Ns::new("h");
+        let outside = Ns::new("o");
+        must(&format!(
+            "ip link add vh netns {h} type veth peer name vo netns {o}",
+            h = host.name,
+            o = outside.name
+        ));
+        host.must("ip addr add 192.0.2.2/24 dev vh && ip link set vh up && ip route add default via 192.0.2.1");
+        outside.must("ip addr add 192.0.2.1/24 dev vo && ip link set vo up");
+        World {
+            store: TestStore::new().with_busybox(),
+            host,
+            outside,
+            server: None,
+        }
+    }
+
+    /// The outside's TCP server (port 8080) and DNS responder (port 53,
+    /// every name is 192.0.2.1), for at most 60 s.
+    fn serve_outside(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/network/outside.py");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.outside.name, "python3", script])
+            .args(["192.0.2.1", "8080", "192.0.2.1", "60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        self.server = Some(child);
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.host.name, skiff_bin(), "--root"])
+            .arg(self.store.root())
+            .args(args)
+            .env_remove("SKIFF_ROOT")
+            .env_remove("SKIFF_NETWORK");
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "skiff {args:?}: {}", show(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(125), "skiff {args:?}: {}", show(&o));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// Links, addresses, routes and firewall rules of the host namespace.
+    fn snapshot(&self) -> String {
+        self.host.must(
+            "ip -o link show | sed 's/^[0-9]*: //; s/@.*//; s/:.*//' | sort; \
+             ip -o addr show | awk '{print $2, $4}' | sort; ip route | sed 's/ linkdown//'; \
+             iptables-save | grep -E '^-|^:[^ ]+ - ' | sed 's/\\[[0-9]*:[0-9]*\\]//'; true",
+        )
+    }
+
+    /// Wait (2 s at most) until the snapshot equals `want` (the kernel
+    /// removes a veth pair shortly after its namespace ends).
+    fn assert_snapshot(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let now = self.snapshot();
+            if now == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                assert_eq!(now, want, "the host namespace changed");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn allocations(&self) -> String {
+        let mut out = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.store.root().join("networks")) {
+            for e in rd.flatten() {
+                if let Ok(t) = std::fs::read_to_string(e.path().join("ipam.json")) {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    for (ip, m) in v["addresses"].as_object().unwrap() {
+                        out.push_str(&format!("{ip} {}\n", m["container"]));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.run(&[
+            "rm", "-f", "api", "redis", "srv", "web", "c1", "c2", "cache",
+        ]);
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn outbound_tcp_and_dns_from_the_default_bridge() {
+    let mut w = World::new();
+    w.serve_outside();
+    let before = w.snapshot();
+    // TCP: the outside sees the host's address (masquerade), not 10.88.x.
+    let got = w.ok(&[
+        "run",
+        "--rm",
+        "busybox:fixture",
+        "busybox",
+        "nc",
+        "192.0.2.1",
+        "8080",
+    ]);
+    assert_eq!(got.trim(), "hello 192.0.2.2");
+    let inside = w.ok(&[
+        "run",
+        "--rm",
+        "busybox:fixture",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]);
+    assert!(inside.contains("inet 10.88.0."), "{inside}");
+    assert!(inside.contains("default via 10.88.0.1"), "{inside}");
+    // DNS through --dns, to the responder outside.
+    let dns = w.ok(&[
+        "run",
+        "--rm",
+        "--dns",
+        "192.0.2.1",
+        "--add-host",
+        "db:198.51.100.10",
+        "busybox:fixture",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hosts; busybox nslookup svc.example",
+    ]);
+    assert!(dns.contains("nameserver 192.0.2.1\n"), "{dns}");
+    assert!(dns.contains("198.51.100.10\tdb\n"), "{dns}");
+    assert!(
+        dns.contains("Address: 192.0.2.1") || dns.contains("Address 1: 192.0.2.1"),
+        "{dns}"
+    );
+    // `private` stays loopback-only; `none` has lo down.
+    let private = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "private",
+        "busybox:fixture",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(private, "lo\n");
+    // The default network stays (as docker0 does) but holds no address.
+    assert_eq!(w.allocations(), "");
+    w.ok(&["network", "rm", "bridge"]);
+    w.assert_snapshot(&before);
+}
+
+/// Node's dns.lookup (getaddrinfo) of each name, then an HTTP GET to the
+/// first one.
+const LOOKUP: &str = "const dns=require('dns'),http=require('http');\
+    const names=process.argv.slice(1);let out=[];let n=names.length;\
+    names.forEach((h,i)=>dns.lookup(h,{family:4},(e,a)=>{out[i]=h+'='+(e?e.code:a);\
+    if(--n===0){http.get('http://'+names[0]+':6379/hostname',r=>{let b='';r.on('data',d=>b+=d);\
+    r.on('end',()=>console.log(out.join(' ')+' body='+b.trim()))}).on('error',e=>console.log(out.join(' ')+' err='+e.code))}}))";
+
+#[test]
+fn names_resolve_between_containers_also_after_a_restart() {
+    let w = World::new();
+    w.store.ok(&[
+        "import",
+        fixtures().join("node.tar").to_str().unwrap(),
+        "node:fixture",
+    ]);
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "redis",
+        "--hostname",
+        "redis-host",
+        "--network",
+        "shop",
+        "--network-alias",
+        "cache",
+        "busybox:fixture",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "6379",
+        "-h",
+        "/etc",
+    ]);
+    let client = |w: &World| {
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "shop",
+            "node:fixture",
+            "node",
+            "-e",
+            LOOKUP,
+            "redis",
+            "cache",
+        ])
+    };
+    let first = client(&w);
+    assert!(
+        first.contains("redis=198.51.100.2 cache=198.51.100.2 body=redis-host"),
+        "{first}"
+    );
+    // A restart keeps the address; peers still reach it by name.
+    w.ok(&["restart", "-t", "1", "redis"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = client(&w);
+        if again.contains("redis=198.51.100.2 cache=198.51.100.2 body=redis-host") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after restart: {again}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let inspect = w.ok(&["network", "inspect", "shop"]);
+    assert!(inspect.contains("198.51.100.2/24"), "{inspect}");
+    // A container that joins later is seen by the one already running.
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--network",
+        "shop",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    let hosts = w.ok(&["exec", "redis", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("198.51.100.3\tapi "), "{hosts}");
+    w.ok(&["rm", "-f", "api"]);
+    let hosts = w.ok(&["exec", "redis", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("api"), "{hosts}");
+}
+
+#[test]
+fn networks_are_isolated_from_each_other() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "203.0.113.0/26", "a"]);
+    w.ok(&["network", "create", "--subnet", "203.0.113.64/26", "b"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "a",
+        "busybox:fixture",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    // busybox's nc (its wget is static glibc and crashes in getaddrinfo).
+    let get = |net: &str, target: &str| {
+        let o = w.run(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox:fixture",
+            "sh",
+            "-c",
+            &format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {target} 80"),
+        ]);
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let same = get("a", "203.0.113.2");
+    assert!(same.contains("200 OK"), "{same}");
+    for net in ["b", "bridge"] {
+        let other = get(net, "203.0.113.2");
+        assert!(!other.contains("200 OK"), "{net} reached a: {other}");
+    }
+    // Names: a's members know srv, b's do not.
+    let hosts = |net: &str| {
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox:fixture",
+            "cat",
+            "/etc/hosts",
+        ])
+    };
+    assert!(hosts("a").contains("203.0.113.2\tsrv "), "{}", hosts("a"));
+    assert!(!hosts("b").contains("srv"), "{}", hosts("b"));
+}
+
+#[test]
+fn publish_on_a_bridge_network() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/25", "shop"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--hostname",
+        "webhost",
+        "--network",
+        "shop",
+        "-p",
+        "18080:80",
+        "busybox:fixture",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let get = "python3 -c \"import urllib.request as u; \
+               print(u.urlopen('http://127.0.0.1:18080/hostname', timeout=2).read().decode())\"";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let o = w.host.sh(get);
+        if o.status.success() {
+            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "webhost");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", show(&o));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn nothing_left_after_rm_and_network_rm() {
+    let w = World::new();
+    let before = w.snapshot();
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "shop",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "shop",
+        "busybox:fixture",
+        "true",
+    ]);
+    assert_eq!(w.allocations().lines().count(), 2, "{}", w.allocations());
+    let during = w.snapshot();
+    assert!(
+        during.contains("skiff0") && during.contains("skiff1"),
+        "{during}"
+    );
+    assert!(during.contains("MASQUERADE"), "{during}");
+    let err = w.fails(&["network", "rm", "shop"]);
+    assert!(
+        err.contains("network shop is in use by container(s) c2"),
+        "{err}"
+    );
+    w.ok(&["rm", "-f", "c1", "c2"]);
+    assert_eq!(w.allocations(), "");
+    w.ok(&["network", "rm", "shop", "bridge"]);
+    w.assert_snapshot(&before);
+    let fsck = w.run(&["fsck"]);
+    assert!(fsck.status.success(), "{}", show(&fsck));
+}
+
+#[test]
+fn fsck_repairs_what_a_crash_leaves() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    let before = w.snapshot();
+    // A network create killed after its bridge and rules (no record), and
+    // a container killed and wiped without skiff (its address held).
+    w.host.must(
+        "ip link add skiff9 type bridge && iptables -N SKIFF-skiff9 && \
+         iptables -A FORWARD -i skiff9 -j SKIFF-skiff9 && \
+         iptables -t nat -A POSTROUTING -s 203.0.113.0/24 ! -o skiff9 -j MASQUERADE",
+    );
+    let id = w.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "shop",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    let id = id.trim();
+    let _ = w.run(&["stop", "-t", "0", id]);
+    std::fs::remove_dir_all(w.store.root().join("containers").join(id)).unwrap();
+    // Bring the rules of shop's bridge to nothing too.
+    w.host.must("iptables -F SKIFF-skiff1");
+    let found = w.run(&["fsck"]);
+    assert_eq!(found.status.code(), Some(1), "{}", show(&found));
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(text.contains("address held by removed container"), "{text}");
+    assert!(text.contains("bridge skiff9"), "{text}");
+    let repaired = w.run(&["fsck", "--repair"]);
+    assert!(repaired.status.success(), "{}", show(&repaired));
+    assert_eq!(w.allocations(), "");
+    w.assert_snapshot(&before);
+    w.ok(&["fsck"]);
+}
+
+#[test]
+fn hostile_network_input() {
+    let w = World::new();
+    let n_links = || w.host.must("ip -o link show | wc -l");
+    let links = n_links();
+    for (args, want) in [
+        (
+            &["network", "create", "--subnet", "198.51.100.1/24", "x"][..],
+            "host bits are set",
+        ),
+        (
+            &["network", "create", "--subnet", "banana", "x"][..],
+            "invalid subnet",
+        ),
+        (
+            &["network", "create", "--subnet", "198.51.100.0/40", "x"][..],
+            "prefix length",
+        ),
+        (
+            &["network", "create", "--subnet", "192.0.2.0/25", "x"][..],
+            "overlaps the host's route",
+        ),
+        (&["network", "create", "x/y"][..], "invalid network name"),
+        (&["network", "create", "host"][..], "network mode"),
+        (&["network", "rm", "nosuch"][..], "network nosuch not found"),
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "nosuch",
+                "busybox:fixture",
+                "true",
+            ][..],
+            "network nosuch not found",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "host",
+                "--ip",
+                "198.51.100.9",
+                "busybox:fixture",
+                "true",
+            ][..],
+            "need a bridge network",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--add-host",
+                "nocolon",
+                "busybox:fixture",
+                "true",
+            ][..],
+            "invalid --add-host",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--dns",
+                "not-an-ip",
+                "busybox:fixture",
+                "true",
+            ][..],
+            "invalid --dns",
+        ),
+    ] {
+        let err = w.fails(args);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    assert_eq!(n_links(), links, "a failed command left a link");
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    let err = w.fails(&["network", "create", "shop"]);
+    assert!(err.contains("network shop already exists"), "{err}");
+    let err = w.fails(&[
+        "network",
+        "create",
+        "--subnet",
+        "198.51.100.128/25",
+        "other",
+    ]);
+    assert!(err.contains("overlaps network shop"), "{err}");
+    for (ip, want) in [
+        (
+            "203.0.113.5",
+            "outside the subnet 198.51.100.0/24 of network shop",
+        ),
+        ("198.51.100.1", "reserved"),
+    ] {
+        let err = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "shop",
+            "--ip",
+            ip,
+            "busybox:fixture",
+            "true",
+        ]);
+        assert!(err.contains(want), "{ip}: {err}");
+    }
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "shop",
+        "--ip",
+        "198.51.100.77",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    let err = w.fails(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "shop",
+        "--ip",
+        "198.51.100.77",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    assert!(err.contains("already taken"), "{err}");
+    let got = w.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(got.contains("198.51.100.77/24"), "{got}");
+    assert_eq!(w.allocations().lines().count(), 1, "{}", w.allocations());
+}
