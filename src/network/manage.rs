@@ -11,10 +11,12 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 /// Bridge, address and rules of `net`, made if the bridge is missing.
+/// The rules come first (they name the bridge, which need not exist yet):
+/// a bridge that exists always has its rules, even after a kill -9 here.
 pub fn plumb(net: &Network) -> Result<()> {
     if !links::exists(&net.bridge) {
-        let made = links::create_bridge(&net.bridge, net.gateway, net.subnet.prefix)
-            .and_then(|()| firewall::install(net));
+        let made = firewall::install(net)
+            .and_then(|()| links::create_bridge(&net.bridge, net.gateway, net.subnet.prefix));
         if let Err(e) = made {
             unplumb(&net.bridge);
             return Err(in_network(&net.name, e));

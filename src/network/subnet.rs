@@ -134,7 +134,7 @@ fn parse_routes(text: &str) -> Vec<(Subnet, String)> {
 /// The first free subnet starting at `first` (same prefix), skipping
 /// `taken` ones and the host's routes.
 pub fn pick(first: Subnet, taken: &[Subnet], routes: &[(Subnet, String)]) -> Option<Subnet> {
-    (0..256).find_map(|n| {
+    (0..4096).find_map(|n| {
         let s = first.nth_next(n)?;
         let free =
             !taken.iter().any(|t| t.overlaps(&s)) && !routes.iter().any(|(r, _)| r.overlaps(&s));
