@@ -6,6 +6,9 @@
 #   KILLS      how many kills (default 200)
 #   SKIFF      the binary (default: a release build)
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/bench/lib.sh"
 kills=${1:-200}

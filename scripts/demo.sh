@@ -6,6 +6,9 @@
 #   SKIFF_ROOT   store to use (default /var/lib/skiff)
 #   PORT         host port to publish (default 3000)
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 . rootfs-fixtures/lib.sh

@@ -13,6 +13,9 @@
 # Everything runs on a COPY of the skiff binary in a temporary directory,
 # so the CVE-2019-5736 attempts can never damage the real one.
 set -uo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 shopt -s lastpipe # rows() counts in the shell itself, also at the end of a pipe
 repo=$(cd "$(dirname "$0")/.." && pwd)
 verbose=0

@@ -11,6 +11,9 @@
 # (all gitignored). A crash makes the script exit 1: turn it into a fix and
 # a regression test in the normal suite.
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
 case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac

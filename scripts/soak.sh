@@ -15,6 +15,9 @@
 #   SKIFF_SOAK_BACKOFF_MS  first backoff delay for (b), default 0.05 (cap 600 ×)
 #   SKIFF_SOAK_RSS_SLACK   kB of RSS growth tolerated in (b), default 256
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/bench/lib.sh"
 restarts=${1:-1000}

@@ -8,6 +8,9 @@
 # (default .fixtures; the kernel is cached in its vm/ dir), CGROUP_V2_TESTS
 # (test script to run instead), VM_TIMEOUT (seconds, default 900).
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/rootfs-fixtures/lib.sh"
 

@@ -6,6 +6,9 @@
 #   4. scripts/test-cgroup-v2.sh: skiff on cgroup v2 in a qemu VM (SKIP_VM=1 skips it)
 # Exits non-zero if any step fails; the last lines are cargo test's results.
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 . rootfs-fixtures/lib.sh
@@ -21,7 +24,7 @@ step "packages"
 # checks; gcc: cargo's linker; binutils: strip; xz-utils: kernel modules.
 ensure_packages busybox-static skopeo umoci crun runc podman buildah \
     iproute2 ca-certificates gcc libc6-dev binutils xz-utils \
-    docker-registry apache2-utils openssl
+    docker-registry apache2-utils openssl iptables python3
 log "all packages present"
 
 step "fixtures"

@@ -1,4 +1,7 @@
 # Shared helpers for the benchmarks: paths, a release build of skiff, timing.
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 fixtures=${SKIFF_FIXTURES:-$repo/.fixtures}
 

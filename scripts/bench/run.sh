@@ -12,6 +12,9 @@
 # namespace where the v2 mount is unmounted: crun and skiff both see (and
 # use) the v1 controllers there. podman keeps the host's view.
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 fixtures=${SKIFF_FIXTURES:-$repo/.fixtures}

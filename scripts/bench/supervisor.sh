@@ -15,6 +15,9 @@
 #
 # Needs root, python3, the fixtures (scripts/fixtures.sh); podman optional.
 set -euo pipefail
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 fixtures=${SKIFF_FIXTURES:-$repo/.fixtures}

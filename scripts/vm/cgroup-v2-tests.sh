@@ -5,6 +5,9 @@
 # summary "CGROUP-V2-TESTS: N passed, M failed" that scripts/test-cgroup-v2.sh
 # looks for. Checks keep going after a failure, so one run shows everything.
 set -u
+# Containers here stay off the default bridge network (no bridge, NAT or
+# forwarding on this host's network): `--network` defaults to private.
+export SKIFF_NETWORK=${SKIFF_NETWORK:-private}
 store=/tmp/store
 pass=0 fail=0
 
