@@ -284,6 +284,8 @@ fn names_resolve_between_containers_also_after_a_restart() {
         "shop",
         "--network-alias",
         "cache",
+        "-p",
+        "16379:6379",
         "busybox:fixture",
         "busybox",
         "httpd",
@@ -342,6 +344,28 @@ fn names_resolve_between_containers_also_after_a_restart() {
     w.ok(&["rm", "-f", "api"]);
     let hosts = w.ok(&["exec", "redis", "cat", "/etc/hosts"]);
     assert!(!hosts.contains("api"), "{hosts}");
+    // A rollout (a new container beside the old one, then the name moves
+    // over): peers find the new one under the old name and alias.
+    w.ok(&["run", "-d", "--name", "c1", "--network", "shop", "node:fixture", "sleep", "60"]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox:fixture\nENV V=2\n").unwrap();
+    w.ok(&["build", "-t", "busybox:fixture", ctx.path().to_str().unwrap()]);
+    let id = |w: &World| {
+        let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "redis"])).unwrap();
+        v[0]["Id"].as_str().unwrap().to_string()
+    };
+    let old_id = id(&w);
+    w.ok(&["rollout", "busybox:fixture"]);
+    assert_ne!(old_id, id(&w));
+    let after = client(&w);
+    assert!(
+        after.contains("cache=198.51.100.") && after.contains("body=redis-host"),
+        "{after}"
+    );
+    let hosts = w.ok(&["exec", "c1", "cat", "/etc/hosts"]);
+    assert_eq!(hosts.matches("\tredis ").count(), 1, "{hosts}");
+    let members = w.ok(&["network", "inspect", "shop"]);
+    assert_eq!(members.matches("IPv4Address").count(), 2, "{members}");
 }
 
 #[test]
