@@ -346,10 +346,29 @@ fn names_resolve_between_containers_also_after_a_restart() {
     assert!(!hosts.contains("api"), "{hosts}");
     // A rollout (a new container beside the old one, then the name moves
     // over): peers find the new one under the old name and alias.
-    w.ok(&["run", "-d", "--name", "c1", "--network", "shop", "node:fixture", "sleep", "60"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "shop",
+        "node:fixture",
+        "sleep",
+        "60",
+    ]);
     let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox:fixture\nENV V=2\n").unwrap();
-    w.ok(&["build", "-t", "busybox:fixture", ctx.path().to_str().unwrap()]);
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nENV V=2\n",
+    )
+    .unwrap();
+    w.ok(&[
+        "build",
+        "-t",
+        "busybox:fixture",
+        ctx.path().to_str().unwrap(),
+    ]);
     let id = |w: &World| {
         let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "redis"])).unwrap();
         v[0]["Id"].as_str().unwrap().to_string()
@@ -694,4 +713,52 @@ fn hostile_network_input() {
     let got = w.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show", "eth0"]);
     assert!(got.contains("198.51.100.77/24"), "{got}");
     assert_eq!(w.allocations().lines().count(), 1, "{}", w.allocations());
+}
+
+#[test]
+fn a_container_cannot_rewrite_names_or_aim_them_at_the_host() {
+    let w = World::new();
+    // An image whose /etc/.skiff points out of the root and whose
+    // /etc/hosts points at a secret: skiff resolves both inside the root.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    must(&format!(
+        "cp -a {}/busybox {r} && rm -f {r}/etc/hosts && \
+         ln -s /../../../../tmp/skiff-escape-net {r}/etc/.skiff && ln -s /etc/shadow {r}/etc/hosts",
+        fixtures().display(),
+        r = root.display()
+    ));
+    w.ok(&["import", root.to_str().unwrap(), "evil"]);
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "shop",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "shop",
+        "evil",
+        "sh",
+        "-c",
+        "cat /etc/hosts; readlink /etc/hosts; echo x >> /etc/.skiff/hosts && echo WROTE; \
+         rm -f /etc/.skiff/hosts && echo REMOVED; true",
+    ]);
+    assert!(out.contains("198.51.100.2\tsrv "), "{out}");
+    assert!(out.contains(".skiff/hosts\n"), "{out}");
+    assert!(!out.contains("WROTE") && !out.contains("REMOVED"), "{out}");
+    assert!(!std::path::Path::new("/tmp/skiff-escape-net").exists());
+    // Nor from a container that is on the network: its peers' files stay.
+    let o = w.run(&["exec", "srv", "sh", "-c", "echo x >> /etc/.skiff/hosts"]);
+    assert!(!o.status.success(), "{}", show(&o));
+    let hosts = w.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(!hosts.ends_with("x\n"), "{hosts}");
 }
