@@ -762,3 +762,70 @@ fn a_container_cannot_rewrite_names_or_aim_them_at_the_host() {
     let hosts = w.ok(&["exec", "srv", "cat", "/etc/hosts"]);
     assert!(!hosts.ends_with("x\n"), "{hosts}");
 }
+
+#[test]
+fn build_steps_on_a_bridge_network() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--hostname",
+        "srvhost",
+        "--network",
+        "shop",
+        "busybox:fixture",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\n\
+         RUN grep srv /etc/hosts > /seen && \
+         printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 198.51.100.2 80 > /got\n",
+    )
+    .unwrap();
+    w.ok(&[
+        "build",
+        "--network",
+        "shop",
+        "-t",
+        "made",
+        ctx.path().to_str().unwrap(),
+    ]);
+    let got = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "made",
+        "sh",
+        "-c",
+        "cat /seen /got; readlink /etc/hosts; ls -a /etc",
+    ]);
+    assert!(got.contains("198.51.100.2\tsrv "), "{got}");
+    assert!(got.contains("200 OK") && got.contains("srvhost"), "{got}");
+    assert!(
+        !got.contains(".skiff"),
+        "the image got skiff's hosts link: {got}"
+    );
+    let err = w.fails(&[
+        "build",
+        "--network",
+        "nosuch",
+        "-t",
+        "x",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert!(err.contains("network nosuch not found"), "{err}");
+    // The build's container left no address behind.
+    assert_eq!(w.allocations().lines().count(), 1, "{}", w.allocations());
+}

@@ -22,6 +22,8 @@ pub struct BuildOptions {
     pub quiet: bool,
     pub network: NetworkMode,
     pub secrets: super::secrets::Secrets,
+    /// `--network NAME`: the bridge network RUN steps join.
+    pub networks: Vec<String>,
 }
 
 pub struct BuildOutcome {
@@ -76,6 +78,7 @@ pub fn build(
         quiet: o.quiet,
         network: o.network,
         secrets: &o.secrets,
+        networks: &o.networks,
     };
     let built = executor::execute(store, &plan, &opts, log)?;
     let mut tagged = Vec::new();

@@ -67,6 +67,7 @@ pub struct ExecOptions<'a> {
     pub network: NetworkMode,
     /// `--secret`s for `RUN --mount=type=secret`.
     pub secrets: &'a Secrets,
+    pub networks: &'a [String],
 }
 
 /// One built stage.
@@ -857,6 +858,7 @@ impl<'a> StageExec<'a> {
                 Some("host") => NetworkMode::Host,
                 _ => self.opts.network,
             },
+            networks: self.opts.networks.to_vec(),
             layers: &dirs,
             quiet: self.opts.quiet,
         };

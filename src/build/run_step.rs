@@ -22,6 +22,8 @@ pub struct RunStep<'a> {
     pub cwd: String,
     pub user: Option<String>,
     pub network: NetworkMode,
+    /// Bridge networks (`NetworkMode::Bridge`).
+    pub networks: Vec<String>,
     pub layers: &'a [PathBuf],
     /// `RUN --mount`s: binds (cache, secret, bind, heredoc scripts) and tmpfs.
     pub mounts: Vec<BindMount>,
@@ -64,6 +66,8 @@ pub fn run(store: &Store, step: RunStep<'_>) -> Result<RunOutput, RunStepError> 
         network: step.network,
         mounts: step.mounts,
         tmpfs: step.tmpfs,
+        networks: step.networks,
+        hosts_snapshot: true,
         no_new_privileges: true,
         ..ContainerSpec::default()
     };

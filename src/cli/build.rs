@@ -7,7 +7,6 @@ use crate::build::check::CheckOptions;
 use crate::build::secrets::Secrets;
 use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
-use crate::runtime::NetworkMode;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -38,7 +37,8 @@ pub struct BuildArgs {
     /// Write the image id to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
-    /// Network for RUN steps: host (default, so npm can reach its registry), private or none
+    /// Network for RUN steps: host (default, so npm can reach its registry),
+    /// a bridge network's name (bridge: the default one), private or none
     #[arg(long, default_value = "host")]
     pub network: String,
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE
@@ -132,11 +132,17 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         .iter()
         .map(|t| parse_tag(t))
         .collect::<Result<Vec<_>>>()?;
-    let network: NetworkMode = a.network.parse()?;
+    let (network, networks) = crate::runtime::spec::network_choice(&a.network);
     if !a.context.is_dir() {
         anyhow::bail!("build context {} is not a directory", a.context.display());
     }
     let store = open_store(root)?;
+    for n in networks
+        .iter()
+        .filter(|n| *n != crate::network::DEFAULT_NETWORK)
+    {
+        crate::network::Networks::at(root).get(n)?;
+    }
     // Blobs this build writes are named by no tag until it ends: keep prune off them.
     let _gc = store.gc_shared()?;
     // What a killed build left in tmp/ (staged layers, a COPY --from mount).
@@ -154,6 +160,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         quiet: a.quiet,
         network,
         secrets,
+        networks,
     };
     let started = std::time::Instant::now();
     let mut sink = std::io::sink();

@@ -165,6 +165,11 @@ pub struct ContainerSpec {
     pub dns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_hosts: Vec<String>,
+    /// On a bridge network, bind the hosts file as it is at start instead
+    /// of the live one (a build step: its writable layer becomes an image
+    /// layer, which must not get skiff's /etc/hosts symlink).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hosts_snapshot: bool,
     pub mounts: Vec<BindMount>,
     pub tmpfs: Vec<TmpfsMount>,
     pub readonly_rootfs: bool,
@@ -250,6 +255,7 @@ impl ContainerSpec {
             ip: opts.ip,
             dns: check_dns(&opts.dns)?,
             add_hosts: check_add_hosts(&opts.add_hosts)?,
+            hosts_snapshot: false,
             mounts,
             tmpfs,
             readonly_rootfs: opts.read_only,

@@ -95,7 +95,10 @@ pub fn write(dir: &Path, spec: &ContainerSpec) -> Result<()> {
 /// Container side, before pivot_root.
 pub fn bind(root: BorrowedFd<'_>, dir: &Path, spec: &ContainerSpec) -> Result<()> {
     for name in FILES {
-        if name == "hosts" && spec.network == NetworkMode::Bridge {
+        if name == "hosts" && spec.network == NetworkMode::Bridge && spec.hosts_snapshot {
+            let live = dir.join(crate::network::hosts::DIR).join(name);
+            bind_file(root, &live, "/etc/hosts")?;
+        } else if name == "hosts" && spec.network == NetworkMode::Bridge {
             live_hosts(root, dir)?;
         } else {
             bind_file(root, &dir.join(name), &format!("/etc/{name}"))?;
