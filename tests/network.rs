@@ -829,3 +829,83 @@ fn build_steps_on_a_bridge_network() {
     // The build's container left no address behind.
     assert_eq!(w.allocations().lines().count(), 1, "{}", w.allocations());
 }
+
+#[test]
+fn connect_and_disconnect() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "203.0.113.0/26", "a"]);
+    w.ok(&["network", "create", "--subnet", "203.0.113.64/26", "b"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--hostname",
+        "srvhost",
+        "--network",
+        "a",
+        "busybox:fixture",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "b",
+        "busybox:fixture",
+        "sleep",
+        "60",
+    ]);
+    let get = "printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 203.0.113.2 80";
+    w.ok(&["network", "connect", "a", "c1"]);
+    let addrs = w.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show"]);
+    assert!(
+        addrs.contains("eth0    inet 203.0.113.66/26") || addrs.contains("inet 203.0.113.66/26"),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains("eth1") && addrs.contains("inet 203.0.113.3/26"),
+        "{addrs}"
+    );
+    assert!(w.ok(&["exec", "c1", "sh", "-c", get]).contains("srvhost"));
+    assert!(w
+        .ok(&["exec", "srv", "cat", "/etc/hosts"])
+        .contains("203.0.113.3\tc1 "));
+    let err = w.fails(&["network", "connect", "a", "c1"]);
+    assert!(err.contains("already on network a"), "{err}");
+    // A restart keeps both networks and both addresses.
+    w.ok(&["restart", "-t", "0", "c1"]);
+    let addrs = w.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show"]);
+    assert!(
+        addrs.contains("inet 203.0.113.66/26") && addrs.contains("inet 203.0.113.3/26"),
+        "{addrs}"
+    );
+    w.ok(&["network", "disconnect", "a", "c1"]);
+    let addrs = w.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show"]);
+    assert!(!addrs.contains("203.0.113.3/"), "{addrs}");
+    assert!(!w.ok(&["exec", "srv", "cat", "/etc/hosts"]).contains("c1"));
+    let err = w.fails(&["network", "disconnect", "b", "c1"]);
+    assert!(err.contains("only network"), "{err}");
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "private",
+        "busybox:fixture",
+        "sleep",
+        "60",
+    ]);
+    let err = w.fails(&["network", "connect", "a", "c2"]);
+    assert!(err.contains("has no bridge network"), "{err}");
+    assert_eq!(w.allocations().lines().count(), 2, "{}", w.allocations());
+}

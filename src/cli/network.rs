@@ -1,4 +1,4 @@
-//! `skiff network create|ls|inspect|rm`: bridge networks of the store.
+//! `skiff network create|ls|inspect|rm|connect|disconnect`: bridge networks.
 
 use super::format::print_table;
 use crate::network::{manage, Networks, Subnet};
@@ -24,6 +24,16 @@ pub enum NetworkCommand {
     /// Remove networks no container uses
     #[command(alias = "remove")]
     Rm(NamesArgs),
+    /// Put a container on a network (at once if it runs; kept on restarts)
+    Connect(ConnectArgs),
+    /// Take a container off a network
+    Disconnect(ConnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]
@@ -59,14 +69,27 @@ pub fn network(root: &Path, a: NetworkArgs) -> Result<i32> {
         NetworkCommand::Ls(l) => ls(root, l),
         NetworkCommand::Inspect(n) => inspect(root, n),
         NetworkCommand::Rm(n) => rm(root, n),
+        NetworkCommand::Connect(c) => {
+            let s = open(root)?;
+            crate::supervisor::networks::connect(&s, &c.network, &c.container)?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(c) => {
+            let s = open(root)?;
+            crate::supervisor::networks::disconnect(&s, &c.network, &c.container)?;
+            Ok(0)
+        }
     }
 }
 
 /// The store must exist (and its tmp/ for atomic writes).
 fn store(root: &Path) -> Result<()> {
+    open(root).map(|_| ())
+}
+
+fn open(root: &Path) -> Result<crate::store::Store> {
     crate::store::Store::open(root)
         .with_context(|| format!("cannot open the store at {}", root.display()))
-        .map(|_| ())
 }
 
 fn create(root: &Path, a: CreateArgs) -> Result<i32> {

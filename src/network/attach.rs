@@ -143,3 +143,51 @@ pub fn refresh_names(root: &Path) -> Result<()> {
     let _lock = nets.lock()?;
     hosts::refresh(&nets)
 }
+
+/// A running container (init `pid`) joins the last network of
+/// `req.networks` (the others keep their addresses): a veth pair named
+/// after the first free `ethN` inside, configured from the host side.
+pub fn connect_running(root: &Path, req: &Request<'_>, pid: i32) -> Result<Iface> {
+    let all = prepare(root, req)?;
+    let Some(mut new) = all.last().cloned() else {
+        return Err(super::NetworkError::Invalid("no network to connect".into()));
+    };
+    let inside = links::names_in(pid)?;
+    new.name = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !inside.contains(n))
+        .unwrap_or_else(|| "eth0".into());
+    new.default_route = inside.iter().all(|n| !n.starts_with("eth"));
+    let joined = plug(pid, std::slice::from_ref(&new))
+        .and_then(|()| links::configure_in(pid, &new.name, new.addr, new.prefix));
+    if let Err(e) = joined {
+        let _ = leave(root, req.container, &new.network);
+        return Err(e);
+    }
+    Ok(new)
+}
+
+/// `container` leaves `network`: its interface there (if it runs as
+/// `pid`) and its address go.
+pub fn disconnect(root: &Path, container: &str, network: &str, pid: Option<i32>) -> Result<()> {
+    let nets = Networks::at(root);
+    if let Some(pid) = pid {
+        let addr = Allocations::load(&nets.network_dir(network))?.of(container);
+        if let Some(addr) = addr {
+            links::remove_in(pid, addr)?;
+        }
+    }
+    leave(root, container, network)
+}
+
+/// Free `container`'s address on `network` only.
+fn leave(root: &Path, container: &str, network: &str) -> Result<()> {
+    let nets = Networks::at(root);
+    let _lock = nets.lock()?;
+    let dir = nets.network_dir(network);
+    let mut table = Allocations::load(&dir)?;
+    if table.release(container) {
+        table.save(&dir, &nets.tmp_dir())?;
+    }
+    hosts::refresh(&nets)
+}

@@ -109,3 +109,67 @@ pub fn skiff_bridges() -> Vec<String> {
     out.sort();
     out
 }
+
+/// Run `ip ARGS` inside the network namespace of `pid` (nsenter).
+fn ip_in(pid: i32, what: &str, args: &[&str]) -> Result<String> {
+    let ns = format!("--net=/proc/{pid}/ns/net");
+    let mut all = vec![ns.as_str(), "ip"];
+    all.extend_from_slice(args);
+    tool(what, "nsenter", &all, "")
+}
+
+/// Interface names inside the network namespace of `pid`.
+pub fn names_in(pid: i32) -> Result<Vec<String>> {
+    let out = ip_in(
+        pid,
+        "list the container's interfaces",
+        &["-o", "link", "show"],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let (idx, rest) = l.split_once(": ")?;
+            idx.trim().parse::<u32>().ok()?;
+            let name = rest.split([':', '@']).next()?;
+            Some(name.trim().to_string())
+        })
+        .collect())
+}
+
+/// Address and up for `name` inside the namespace of `pid` (a container
+/// that is already running).
+pub fn configure_in(pid: i32, name: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
+    let ns = format!("--net=/proc/{pid}/ns/net");
+    tool(
+        &format!("configure {name} in the container"),
+        "nsenter",
+        &[ns.as_str(), "ip", "-batch", "-"],
+        &format!("addr add {addr}/{prefix} dev {name}\nlink set {name} up\n"),
+    )
+    .map(|_| ())
+}
+
+/// The interface holding `addr` inside the namespace of `pid`, removed
+/// (its veth pair goes with it).
+pub fn remove_in(pid: i32, addr: Ipv4Addr) -> Result<()> {
+    let to = format!("{addr}/32");
+    let out = ip_in(
+        pid,
+        "find the container's interface",
+        &["-o", "-4", "addr", "show", "to", to.as_str()],
+    )?;
+    let Some(name) = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .next()
+        .map(str::to_string)
+    else {
+        return Ok(());
+    };
+    ip_in(
+        pid,
+        &format!("remove {name} from the container"),
+        &["link", "del", name.as_str()],
+    )
+    .map(|_| ())
+}

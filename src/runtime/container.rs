@@ -218,11 +218,18 @@ impl Container {
         if spec.network != NetworkMode::Bridge {
             return Ok(Vec::new());
         }
+        // As spec.json says now: `network connect` may have changed it
+        // since this supervisor loaded the container.
+        let recorded = std::fs::read(self.plan.container_dir.join(RECORD_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ContainerRecord>(&b).ok())
+            .map(|r| r.spec.networks)
+            .unwrap_or_else(|| spec.networks.clone());
         let default = [crate::network::DEFAULT_NETWORK.to_string()];
-        let networks = if spec.networks.is_empty() {
+        let networks = if recorded.is_empty() {
             &default[..]
         } else {
-            &spec.networks[..]
+            &recorded[..]
         };
         let req = crate::network::Request {
             container: &spec.id,

@@ -28,6 +28,7 @@ pub mod health;
 pub mod log;
 pub mod lookup;
 pub mod memory;
+pub mod networks;
 pub mod ops;
 pub mod ports;
 pub mod probe;
