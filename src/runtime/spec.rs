@@ -108,19 +108,19 @@ pub struct RunOptions {
     pub args: Vec<String>,
     pub network: NetworkMode,
     /// Bridge networks to join (`--network NAME`), first one first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub networks: Vec<String>,
     /// `--network-alias`
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub network_aliases: Vec<String>,
     /// `--ip`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ip: Option<std::net::Ipv4Addr>,
     /// `--dns`
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub dns: Vec<String>,
     /// `--add-host NAME:IP`
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub add_hosts: Vec<String>,
     pub volumes: Vec<String>,
     pub tmpfs: Vec<String>,

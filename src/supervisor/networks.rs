@@ -45,7 +45,7 @@ fn record(store: &Store, i: &ops::Info, networks: &[String]) -> Result<()> {
         serde_json::to_vec_pretty(&rec).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
     store.write_atomic(&i.dir.join(RECORD_FILE), &bytes)?;
     if let Ok(mut cfg) = RunConfig::load(&i.dir) {
-        cfg.options.networks = networks.to_vec();
+        cfg.options.run.networks = networks.to_vec();
         cfg.save(store, &i.dir)?;
     }
     Ok(())
