@@ -909,3 +909,59 @@ fn connect_and_disconnect() {
     assert!(err.contains("has no bridge network"), "{err}");
     assert_eq!(w.allocations().lines().count(), 2, "{}", w.allocations());
 }
+
+#[test]
+fn kill_9_during_set_up_leaves_nothing_after_rm_and_repair() {
+    let w = World::new();
+    let before = w.snapshot();
+    // SIGKILL `network create` and `run` at growing delays, through their
+    // set-up (lock, record, rules, bridge, address, veth, init).
+    for i in 0..12u64 {
+        let delay = Duration::from_millis(3 * i);
+        let name = format!("k{i}");
+        let subnet = format!("198.51.100.{}/28", 16 * (i % 16));
+        for args in [
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                subnet.as_str(),
+                name.as_str(),
+            ],
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "bridge",
+                "busybox:fixture",
+                "true",
+            ],
+        ] {
+            let mut child = w
+                .cmd(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(delay);
+            // `ip netns exec` execs skiff: the child's pid is skiff's.
+            let _ = Command::new("kill")
+                .args(["-9", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+    // What a user does next: remove the containers, the networks, repair.
+    let ids = w.ok(&["ps", "-aq"]);
+    for id in ids.split_whitespace() {
+        w.ok(&["rm", "-f", id]);
+    }
+    let nets = w.ok(&["network", "ls", "-q"]);
+    for n in nets.split_whitespace() {
+        w.ok(&["network", "rm", n]);
+    }
+    let _ = w.run(&["fsck", "--repair"]);
+    w.ok(&["fsck"]);
+    assert_eq!(w.allocations(), "");
+    w.assert_snapshot(&before);
+}
