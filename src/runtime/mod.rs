@@ -11,7 +11,7 @@
 //! | clone into namespaces, join cgroup, sync | `process/parent.rs`, `process/channel.rs` |
 //! | the container init, step by step | `process/init.rs` |
 //! | overlay of the layers, /proc, /dev, /sys, binds, pivot_root, masked paths | `rootfs/` (`overlay.rs` has the overlay mount) |
-//! | loopback | `network.rs` |
+//! | loopback; bridge interfaces' address and route (`crate::network` plugs them in) | `network.rs` |
 //! | pty | `terminal.rs` |
 //! | `-u` lookup in the image's passwd/group | `user.rs` |
 //! | docker's capabilities | `capabilities.rs` |
