@@ -15,6 +15,9 @@
 #   RUNS=50 DURATION=10 SKIFF=target/release/skiff scripts/bench/network.sh
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+# lib.sh keeps containers off the default network; here it is the subject
+# (and this script runs in its own network namespace).
+export SKIFF_NETWORK=bridge
 
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 if [ -z "${SKIFF_BENCH_NETNS:-}" ]; then
