@@ -19,10 +19,10 @@ pub fn tool(what: &str, prog: &str, args: &[&str], input: &str) -> Result<String
         what: what.to_string(),
         detail: format!(
             "cannot run {prog}: {e} (install {})",
-            if prog.starts_with("ip") && !prog.starts_with("iptables") {
-                "iproute2"
-            } else {
-                "iptables"
+            match prog {
+                "ip" => "iproute2",
+                "nsenter" => "util-linux",
+                _ => "iptables",
             }
         ),
     })?;
