@@ -7,6 +7,7 @@ use crate::build::check::CheckOptions;
 use crate::build::secrets::Secrets;
 use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
+use crate::store::events::Event;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -169,10 +170,27 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
     let out = match builder::build(&store, &opts, log) {
         Ok(o) => o,
         Err(e) => {
+            store.emit(
+                Event::new("image", "build", &a.tags.join(","))
+                    .attr("result", "failure")
+                    .attr("error", e.to_string()),
+            );
             eprintln!("skiff: build failed: {e}");
             return Ok(e.exit_code());
         }
     };
+    let mut ev = Event::new("image", "build", &out.image_id.to_string())
+        .attr("result", "success")
+        .attr("steps", out.steps.to_string())
+        .attr("cached", out.cached.to_string());
+    for (name, tag, rev) in &out.tagged {
+        ev = ev.attr(
+            &format!("tag.{name}:{tag}"),
+            rev.map(|r| r.to_string())
+                .unwrap_or_else(|| "unchanged".into()),
+        );
+    }
+    store.emit(ev);
     if let Some(f) = &a.iidfile {
         std::fs::write(f, out.image_id.to_string())
             .with_context(|| format!("cannot write {}", f.display()))?;

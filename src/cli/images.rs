@@ -4,6 +4,7 @@
 use super::format::{human_age, human_size, print_table};
 use crate::image::local::LocalImage;
 use crate::image::reference::ImageRef;
+use crate::store::events::Event;
 use crate::store::{Digest, Reason, Store};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -86,7 +87,12 @@ pub fn import(root: &Path, a: ImportArgs) -> Result<i32> {
     let _gc = store.gc_shared()?;
     let digest = crate::image::import::import(&store, &a.source)
         .with_context(|| format!("cannot import {}", a.source.display()))?;
-    store.set_tag(&name, &tag, Some(&digest), Reason::Import, None)?;
+    let rev = store.set_tag(&name, &tag, Some(&digest), Reason::Import, None)?;
+    store.emit(
+        Event::new("image", "import", &digest.to_string())
+            .attr("name", format!("{name}:{tag}"))
+            .attr("revision", rev.rev.to_string()),
+    );
     let img = LocalImage::by_digest(&store, &digest)?;
     println!("{}", img.id());
     Ok(0)
@@ -132,7 +138,12 @@ pub fn tag(root: &Path, a: TagArgs) -> Result<i32> {
     // Keep prune away between reading the source and the new tag naming it.
     let _gc = store.gc_shared()?;
     let img = LocalImage::load(&store, &a.source)?;
-    store.set_tag(&name, &tag, Some(&img.manifest_digest), Reason::Tag, None)?;
+    let rev = store.set_tag(&name, &tag, Some(&img.manifest_digest), Reason::Tag, None)?;
+    store.emit(
+        Event::new("image", "tag", &img.manifest_digest.to_string())
+            .attr("name", format!("{name}:{tag}"))
+            .attr("revision", rev.rev.to_string()),
+    );
     Ok(0)
 }
 
@@ -141,7 +152,12 @@ pub fn rmi(root: &Path, a: RmiArgs) -> Result<i32> {
     for r in &a.images {
         let tags = tags_named_by(&store, r, a.force)?;
         for (name, tag) in tags {
-            store.set_tag(&name, &tag, None, Reason::Untag, None)?;
+            let rev = store.set_tag(&name, &tag, None, Reason::Untag, None)?;
+            store.emit(
+                Event::new("image", "untag", &format!("{name}:{tag}"))
+                    .attr("name", format!("{name}:{tag}"))
+                    .attr("revision", rev.rev.to_string()),
+            );
             println!("Untagged: {name}:{tag}");
         }
     }

@@ -22,6 +22,19 @@ pub struct PruneArgs {
 pub fn prune(root: &Path, a: PruneArgs) -> Result<i32> {
     let store = open_store(root)?;
     let r = crate::deploy::prune::prune(&store, a.keep, a.dry_run)?;
+    if !a.dry_run {
+        store.emit(
+            crate::store::events::Event::new("image", "prune", "")
+                .attr("blobs", r.gc.blobs.len().to_string())
+                .attr("layers", r.gc.layers.len().to_string())
+                .attr(
+                    "reclaimed",
+                    r.gc.bytes_before
+                        .saturating_sub(r.gc.bytes_after)
+                        .to_string(),
+                ),
+        );
+    }
     let verb = if a.dry_run { "Would remove" } else { "Removed" };
     if a.build_cache {
         let gone = crate::build::cache_mounts::prune(&store, &[], a.dry_run)

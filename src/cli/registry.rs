@@ -237,6 +237,10 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
         progress: progress(a.quiet),
     };
     let report = registry::pull_image(&store, &r, &opts)?;
+    store.emit(
+        crate::store::events::Event::new("image", "pull", &report.config_digest.to_string())
+            .attr("name", a.reference.clone()),
+    );
     println!("{}", report.config_digest);
     Ok(0)
 }

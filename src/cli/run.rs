@@ -8,6 +8,7 @@ use crate::runtime::seccomp::Seccomp;
 use crate::runtime::{
     self, attach, signals, spec, Container, ContainerSpec, NetworkMode, RunOptions, Stdio,
 };
+use crate::store::events::Event;
 use crate::store::Store;
 use crate::supervisor::config::{image_use, LogOptions, Options, RunConfig};
 use crate::supervisor::health::{self, HealthOptions, OnFailure};
@@ -364,6 +365,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     // The container appears with its config.json (one rename), so a kill
     // never leaves a container that `start` or a rollout cannot recreate.
     let config_bytes = serde_json::to_vec_pretty(&config)?;
+    let config_image = config.image.label();
     let mut container = Container::create_with_files(
         &store,
         spec,
@@ -371,6 +373,12 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         &[(crate::supervisor::CONFIG_FILE, &config_bytes)],
     )?;
     drop(gc);
+    store.emit(Event::container(
+        "create",
+        container.id(),
+        a.name.as_deref(),
+        &config_image,
+    ));
     container.set_ephemeral(a.rm && !a.detach);
     if a.detach {
         return run_detached(&store, container);
@@ -378,6 +386,12 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     runtime::process::tiny_init::enable(a.init);
     let result = run_attached(&store, &container, &a);
     if a.rm {
+        store.emit(Event::container(
+            "destroy",
+            container.id(),
+            a.name.as_deref(),
+            &config_image,
+        ));
         let removed = container.remove();
         if let (Ok(_), Err(e)) = (&result, removed) {
             eprintln!("skiff: {e}");
@@ -447,6 +461,13 @@ fn run_attached(store: &Store, container: &Container, a: &RunArgs) -> Result<i32
         }
         Err(e) => return Err(e.into()),
     };
+    let event = |action: &str| {
+        let image = RunConfig::load(container.dir())
+            .map(|c| c.image.label())
+            .unwrap_or_else(|_| a.image().to_string());
+        Event::container(action, container.id(), a.name.as_deref(), &image)
+    };
+    store.emit(event("start").attr("pid", running.pid().as_raw().to_string()));
     record(store, container, a, |s| {
         s.status = Status::Running;
         s.supervisor = Some(ProcessRef::current());
@@ -455,6 +476,10 @@ fn run_attached(store: &Store, container: &Container, a: &RunArgs) -> Result<i32
     });
     let status = attach::attach(&mut running, &mut forwarder, a.interactive)?;
     drop(running);
+    if status.oom_killed {
+        store.emit(event("oom"));
+    }
+    store.emit(event("die").attr("exitCode", status.exit_code().to_string()));
     record(store, container, a, |s| {
         s.status = Status::Exited;
         s.pid = None;

@@ -72,6 +72,24 @@ impl DeployError {
 
 pub type Result<T, E = DeployError> = std::result::Result<T, E>;
 
+/// A `deploy` event (rollout, rollback) about `name:tag` with its result:
+/// the revision now current, or the error.
+pub(crate) fn event(
+    action: &str,
+    name: &str,
+    tag: &str,
+    outcome: std::result::Result<u64, &DeployError>,
+) -> crate::store::events::Event {
+    let ev = crate::store::events::Event::new("deploy", action, &format!("{name}:{tag}"))
+        .attr("name", format!("{name}:{tag}"));
+    match outcome {
+        Ok(rev) => ev
+            .attr("result", "success")
+            .attr("revision", rev.to_string()),
+        Err(e) => ev.attr("result", "failure").attr("error", e.to_string()),
+    }
+}
+
 /// How a rollout replaces containers.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {

@@ -122,7 +122,8 @@ pub struct Rolled {
     pub rollout: Option<Summary>,
 }
 
-/// `rollback`: move the tag, then (unless `no_rollout`) roll out.
+/// `rollback`: move the tag, then (unless `no_rollout`) roll out; the
+/// outcome goes to the event log.
 pub fn rollback(
     store: &Store,
     name: &str,
@@ -133,6 +134,24 @@ pub fn rollback(
     report: &mut dyn FnMut(Step),
 ) -> Result<Rolled> {
     crate::store::refs::check_name_tag(name, tag)?;
+    let r = rollback_unrecorded(store, name, tag, to, no_rollout, opts, report);
+    let ev = super::event("rollback", name, tag, r.as_ref().map(|r| r.new.rev));
+    store.emit(match &r {
+        Ok(rolled) => ev.attr("target", rolled.target.to_string()),
+        Err(_) => ev,
+    });
+    r
+}
+
+fn rollback_unrecorded(
+    store: &Store,
+    name: &str,
+    tag: &str,
+    to: Option<&str>,
+    no_rollout: bool,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<Rolled> {
     // Bad input fails before anything is written (the lock included).
     target(store, name, tag, to)?;
     let _lock = journal::lock(store)?;

@@ -29,7 +29,8 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-/// `rollout`: take the deploy lock, recover, roll out.
+/// `rollout`: take the deploy lock, recover, roll out; the outcome goes
+/// to the event log.
 pub fn rollout(
     store: &Store,
     name: &str,
@@ -38,6 +39,22 @@ pub fn rollout(
     report: &mut dyn FnMut(Step),
 ) -> Result<Summary> {
     crate::store::refs::check_name_tag(name, tag)?;
+    let r = rollout_unrecorded(store, name, tag, opts, report);
+    let ev = super::event("rollout", name, tag, r.as_ref().map(|s| s.rev));
+    store.emit(match &r {
+        Ok(s) => ev.attr("replaced", s.replaced.to_string()),
+        Err(_) => ev,
+    });
+    r
+}
+
+fn rollout_unrecorded(
+    store: &Store,
+    name: &str,
+    tag: &str,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<Summary> {
     if store.revisions(name, tag)?.is_empty() {
         return Err(DeployError::NoSuchTag(format!("{name}:{tag}")));
     }

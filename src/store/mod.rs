@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod blobs;
 pub mod digest;
+pub mod events;
 pub mod fsck;
 pub mod gc;
 pub mod layers;

@@ -36,6 +36,15 @@ impl ImageUse {
             _ => self.reference.clone(),
         }
     }
+
+    /// `node-api:latest`, or the reference as given: the `image` of
+    /// events and metrics.
+    pub fn label(&self) -> String {
+        match (&self.name, &self.tag) {
+            (Some(n), Some(t)) => format!("{n}:{t}"),
+            _ => self.reference.clone(),
+        }
+    }
 }
 
 /// `--log-opt max-size=10m --log-opt max-file=3` (docker's json-file options).

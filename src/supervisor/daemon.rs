@@ -28,6 +28,7 @@ use super::{now_rfc3339, Result, SupervisorError, LOCK_FILE};
 use crate::runtime::process::{sealed_exe, tiny_init};
 use crate::runtime::signals::{Event, Forwarder as Signals};
 use crate::runtime::{Container, ExitStatus, Running, Signum, Stdio};
+use crate::store::events::Event as StoreEvent;
 use crate::store::Store;
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
@@ -295,6 +296,14 @@ impl Supervisor {
         let _ = self.state.save(&self.store, &self.dir);
     }
 
+    /// Record a container event in the store's event log.
+    fn event(&self, action: &str, with: impl FnOnce(StoreEvent) -> StoreEvent) {
+        let id = self.container.id();
+        let name = super::lookup::name_of(&self.store, id);
+        let ev = StoreEvent::container(action, id, name.as_deref(), &self.cfg.image.label());
+        self.store.emit(with(ev));
+    }
+
     fn run(&mut self, ready: &mut Ready) -> i32 {
         if let Err(e) = self.stop_first().and_then(|()| self.start()) {
             let code = e.exit_code();
@@ -356,6 +365,7 @@ impl Supervisor {
         self.probe_at = (!self.ports.is_empty()).then(Instant::now);
         self.update_ready();
         self.save();
+        self.event("start", |e| e.attr("pid", pid.to_string()));
         self.run = Some(Run {
             running,
             out: Some(out_r),
@@ -567,6 +577,8 @@ impl Supervisor {
 
     /// Start again (policy or `restart`); a failed start counts as a quick exit.
     fn restart_now(&mut self) {
+        let count = self.restarter.count;
+        self.event("restart", |e| e.attr("restartCount", count.to_string()));
         let started = self.start();
         if started.is_ok() {
             super::memory::trim();
@@ -668,7 +680,14 @@ impl Supervisor {
                 Stream::Stderr,
                 b"skiff: the container was killed: out of memory\n",
             );
+            self.event("oom", |e| e);
         }
+        let ran = ran_for.as_secs().to_string();
+        self.event("die", |e| {
+            e.attr("exitCode", code.to_string())
+                .attr("runtime", ran)
+                .attr_opt("oomKilled", status.oom_killed.then_some("true"))
+        });
         match self.stopping.take() {
             Some(Stopping {
                 after: After::Restart,
@@ -682,6 +701,7 @@ impl Supervisor {
                 self.state.status = Status::Exited;
                 self.state.stopped_by_user = by_user;
                 self.done = true;
+                self.event("stop", |e| e);
             }
             None => self.after_exit(Ended {
                 exit_code: code,
@@ -721,6 +741,7 @@ impl Supervisor {
                     self.state.status = Status::Exited;
                     self.state.stopped_by_user = by_user;
                     self.done = true;
+                    self.event("stop", |e| e);
                 }
                 After::Restart => self.restart_now(),
             }
@@ -906,6 +927,7 @@ impl Supervisor {
         self.reply_waiting(After::Exit);
         self.reply_waiting(After::Restart);
         if self.cfg.auto_remove {
+            self.event("destroy", |e| e);
             let _ = crate::runtime::container::discard_dir(&self.dir);
         }
     }

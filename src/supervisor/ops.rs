@@ -47,6 +47,14 @@ impl Info {
         }
     }
 
+    /// `node-api:latest`: the image as events and metrics label it.
+    pub fn image_label(&self) -> String {
+        match &self.config {
+            Some(c) => c.image.label(),
+            None => self.record.spec.image.clone(),
+        }
+    }
+
     fn has_control(&self) -> bool {
         self.dir.join(CONTROL_SOCKET).exists()
     }
@@ -279,6 +287,12 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<()> {
             }
         }
     }
+    store.emit(crate::store::events::Event::container(
+        "destroy",
+        id,
+        i.name.as_deref(),
+        &i.image_label(),
+    ));
     crate::runtime::container::discard_dir(&i.dir)
         .map_err(SupervisorError::io("cannot remove", &i.dir))
 }
