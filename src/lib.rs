@@ -8,6 +8,7 @@ pub mod cli;
 pub mod deploy;
 pub mod image;
 pub mod network;
+pub mod observe;
 pub mod registry;
 pub mod runtime;
 pub mod store;

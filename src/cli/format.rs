@@ -32,6 +32,12 @@ pub fn human_duration(secs: i64) -> String {
 
 /// Print rows as left-aligned columns separated by three spaces.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    print!("{}", table_string(header, rows));
+}
+
+/// The table `print_table` prints, as one string.
+pub fn table_string(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -40,7 +46,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
             }
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut line = |cells: Vec<&str>| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
@@ -49,10 +55,12 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{:<w$}   ", c, w = widths[i]));
             }
         }
-        println!("{}", s.trim_end());
+        out.push_str(s.trim_end());
+        out.push('\n');
     };
     line(header.to_vec());
     for r in rows {
         line(r.iter().map(String::as_str).collect());
     }
+    out
 }

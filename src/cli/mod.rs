@@ -8,6 +8,7 @@ mod format;
 mod fsck;
 mod images;
 mod network;
+mod observe;
 mod prune;
 mod registry;
 mod run;
@@ -113,6 +114,14 @@ pub enum Command {
     Fsck(fsck::FsckArgs),
     /// Manage bridge networks (create, ls, inspect, rm)
     Network(network::NetworkArgs),
+    /// Show containers' CPU, memory, network, block I/O and pids (live)
+    Stats(observe::StatsArgs),
+    /// Show a container's processes
+    Top(observe::TopArgs),
+    /// Show what happens: container, image and deploy events (follows)
+    Events(observe::EventsArgs),
+    /// Prometheus metrics (cAdvisor's names plus skiff_*), once or served with --listen
+    Metrics(observe::MetricsArgs),
 }
 
 impl Command {
@@ -184,6 +193,10 @@ pub fn main() -> i32 {
         Command::Load(a) => registry::load(&root, a),
         Command::Fsck(a) => fsck::fsck(&root, a),
         Command::Network(a) => network::network(&root, a),
+        Command::Stats(a) => observe::stats(&root, a),
+        Command::Top(a) => observe::top(&root, a),
+        Command::Events(a) => observe::events(&root, a),
+        Command::Metrics(a) => observe::metrics(&root, a),
     };
     match result {
         Ok(code) => code,

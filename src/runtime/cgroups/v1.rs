@@ -1,5 +1,5 @@
 //! cgroup v1: one directory `skiff/<id>` in each hierarchy skiff uses
-//! (memory, cpu, cpuacct, pids, devices, freezer), found in mountinfo.
+//! (memory, cpu, cpuacct, pids, devices, freezer, blkio), found in mountinfo.
 
 use super::devices::DEFAULT_ALLOW;
 use super::{read_key, remove_dir, write, PARENT};
@@ -8,9 +8,11 @@ use crate::runtime::spec::{Resources, CPU_PERIOD_US};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
-/// Controllers a container joins. Others (cpuset, blkio, ...) are left alone,
+/// Controllers a container joins (blkio for `stats`). Others (cpuset, ...) are left alone,
 /// and not mounted inside the container either.
-const WANTED: &[&str] = &["memory", "cpu", "cpuacct", "pids", "devices", "freezer"];
+const WANTED: &[&str] = &[
+    "memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio",
+];
 const KNOWN: &[&str] = &[
     "cpu",
     "cpuacct",

@@ -35,7 +35,7 @@ fn enable_controllers(dir: &Path, wanted: &[&str]) -> Result<Vec<String>> {
 
 impl CgroupV2 {
     pub fn create(root: &Path, id: &str, res: &Resources) -> Result<CgroupV2> {
-        let wanted = ["memory", "pids", "cpu"];
+        let wanted = ["memory", "pids", "cpu", "io"];
         enable_controllers(root, &wanted)?;
         let parent = root.join(PARENT);
         std::fs::create_dir_all(&parent).map_err(|e| RuntimeError::Cgroup {
