@@ -26,10 +26,7 @@ pub struct Sample {
 
 /// The containers that run now (a live supervisor and a container pid).
 pub fn running(store: &Store) -> Vec<Info> {
-    ops::list(store)
-        .into_iter()
-        .filter(is_running)
-        .collect()
+    ops::list(store).into_iter().filter(is_running).collect()
 }
 
 pub fn is_running(i: &Info) -> bool {
