@@ -24,7 +24,7 @@ step "packages"
 # checks; gcc: cargo's linker; binutils: strip; xz-utils: kernel modules.
 ensure_packages busybox-static skopeo umoci crun runc podman buildah \
     iproute2 ca-certificates gcc libc6-dev binutils xz-utils \
-    docker-registry apache2-utils openssl iptables python3
+    docker-registry apache2-utils openssl iptables python3 prometheus
 log "all packages present"
 
 step "fixtures"

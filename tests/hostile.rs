@@ -1115,3 +1115,40 @@ fn hostile_seccomp_profiles_are_refused() {
     }
     assert_eq!(before, snapshot(&s), "the store changed");
 }
+
+#[test]
+fn a_corrupt_event_log_is_skipped_line_by_line() {
+    let s = TestStore::new().with_busybox();
+    let log = s.root().join("events.log");
+    let mut junk: Vec<u8> = Vec::new();
+    junk.extend_from_slice(b"\x00\xff\xfe not json at all\n");
+    junk.extend_from_slice(b"{\"Type\":\"container\",\"Action\":\"st\n"); // cut
+    junk.extend_from_slice(b"[1,2,3]\n");
+    junk.extend_from_slice(b"{\"Type\":1,\"Action\":{}}\n");
+    junk.extend_from_slice(&vec![b'x'; 2 << 20]); // one 2 MiB line
+    junk.push(b'\n');
+    junk.extend_from_slice(b"{\"Type\":\"image\",\"Act"); // a crash mid-line, no newline
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(&junk)
+        .unwrap();
+    s.ok(&["tag", "busybox:fixture", "after:1"]);
+    let out = s.run(&["events", "--no-follow"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 2, "import and tag survive: {text}");
+    assert!(text.lines().last().unwrap().contains("image tag"), "{text}");
+    let err = stderr(&out);
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("skipped a corrupt event"))
+        .collect();
+    assert_eq!(warned.len(), 6, "{err}");
+    assert!(warned[0].contains("events.log:2"), "{err}");
+    assert!(warned.iter().all(|l| l.len() < 400), "warnings stay short");
+    // Metrics read the same log (for deploy counts) and still answer.
+    let m = s.run(&["metrics"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+}

@@ -396,31 +396,54 @@ fn deploy_outcomes_and_revisions_reach_the_metrics() {
     s.ok(&["tag", "busybox:fixture", "app:v1"]);
     s.ok(&["run", "-d", "--name", "a1", "app:v1", "sleep", "1000"]);
     s.ok(&["rollout", "app:v1"]);
-    assert!(
-        s.run(&["rollback", "app:v1"]).status.code() == Some(125),
-        "no earlier revision"
-    );
-    let evs = events_json(&s, &["--filter", "type=deploy"]);
-    assert_eq!(evs.len(), 2, "{evs:?}");
-    assert_eq!(evs[0]["Actor"]["Attributes"]["result"], "success");
-    assert_eq!(evs[1]["Action"], "rollback");
-    assert_eq!(evs[1]["Actor"]["Attributes"]["result"], "failure");
+    // Bad input is refused before anything is recorded.
+    s.fails(&["rollback", "app:v1"], 125);
+    s.fails(&["rollout", "nosuch:v1"], 125);
+    // Revision 2: another image, so a1 is behind its tag.
+    let rootfs = tempfile::tempdir().unwrap();
+    std::fs::write(rootfs.path().join("hello"), "hi\n").unwrap();
+    s.ok(&["import", rootfs.path().to_str().unwrap(), "other:1"]);
+    s.ok(&["tag", "other:1", "app:v1"]);
     let text = s.ok(&["metrics"]);
     assert_eq!(
-        metric(&text, "skiff_rollouts_total", "result=\"success\""),
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(&text, "skiff_rollbacks_total", "result=\"failure\""),
-        Some(1.0)
+        metric(&text, "skiff_tag_revision", "image=\"app:v1\""),
+        Some(2.0)
     );
     assert_eq!(
         metric(&text, "skiff_container_revision", "name=\"a1\""),
         Some(1.0)
     );
     assert_eq!(
-        metric(&text, "skiff_tag_revision", "image=\"app:v1\""),
+        metric(&text, "skiff_container_behind_tag", "name=\"a1\""),
         Some(1.0)
+    );
+    // Back to revision 1's image (a1 runs it already: nothing to replace).
+    s.ok(&["rollback", "app:v1"]);
+
+    let evs = events_json(&s, &["--filter", "type=deploy"]);
+    let got: Vec<(&str, &str)> = evs
+        .iter()
+        .map(|e| {
+            (
+                e["Action"].as_str().unwrap(),
+                e["Actor"]["Attributes"]["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("rollout", "success"), ("rollback", "success")]);
+    assert_eq!(evs[1]["Actor"]["Attributes"]["revision"], "3");
+    let text = s.ok(&["metrics"]);
+    assert_eq!(
+        metric(&text, "skiff_rollouts_total", "result=\"success\""),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "skiff_rollbacks_total", "result=\"success\""),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "skiff_tag_revision", "image=\"app:v1\""),
+        Some(3.0)
     );
     assert_eq!(
         metric(&text, "skiff_container_behind_tag", "name=\"a1\""),

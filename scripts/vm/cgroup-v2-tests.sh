@@ -136,4 +136,25 @@ esac
 expect "device cgroup allows /dev/null (c 1:3)" ok \
     --rm busybox:fixture sh -c 'mknod /tmp/n c 1 3 && echo x >/tmp/n && echo ok'
 
+# stats and metrics read the v2 files: memory.max, memory.current minus
+# inactive_file, cpu.stat usage_usec, pids.current.
+if cid=$(timeout 60 skiff --root "$store" run -d --name watched -m 48m busybox:fixture sleep 300 2>&1); then
+    out=$(timeout 60 skiff --root "$store" stats --no-stream --format json watched 2>&1)
+    case "$out" in
+    *'"MemUsage":"'*' / 48MiB"'*'"PIDs":"1"'*) ok "stats on cgroup v2" ;;
+    *) not_ok "stats on cgroup v2" "$(echo "$out" | oneline)" ;;
+    esac
+    out=$(timeout 60 skiff --root "$store" metrics 2>&1)
+    if echo "$out" | grep -q '^container_spec_memory_limit_bytes{.*name="watched"} 50331648$' &&
+        echo "$out" | grep -q '^container_cpu_usage_seconds_total{.*name="watched"} [0-9]' &&
+        echo "$out" | grep -q '^container_memory_working_set_bytes{.*name="watched"} [1-9]'; then
+        ok "metrics on cgroup v2"
+    else
+        not_ok "metrics on cgroup v2" "$(echo "$out" | grep watched | oneline)"
+    fi
+    timeout 60 skiff --root "$store" rm -f watched >/dev/null 2>&1
+else
+    not_ok "stats on cgroup v2" "run -d: $(echo "$cid" | oneline)"
+fi
+
 echo "CGROUP-V2-TESTS: $pass passed, $fail failed"

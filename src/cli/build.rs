@@ -170,11 +170,6 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
     let out = match builder::build(&store, &opts, log) {
         Ok(o) => o,
         Err(e) => {
-            store.emit(
-                Event::new("image", "build", &a.tags.join(","))
-                    .attr("result", "failure")
-                    .attr("error", e.to_string()),
-            );
             eprintln!("skiff: build failed: {e}");
             return Ok(e.exit_code());
         }

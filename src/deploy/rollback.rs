@@ -134,6 +134,8 @@ pub fn rollback(
     report: &mut dyn FnMut(Step),
 ) -> Result<Rolled> {
     crate::store::refs::check_name_tag(name, tag)?;
+    // Bad input is refused before anything is written, the event log included.
+    target(store, name, tag, to)?;
     let r = rollback_unrecorded(store, name, tag, to, no_rollout, opts, report);
     let ev = super::event("rollback", name, tag, r.as_ref().map(|r| r.new.rev));
     store.emit(match &r {

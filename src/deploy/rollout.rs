@@ -39,6 +39,10 @@ pub fn rollout(
     report: &mut dyn FnMut(Step),
 ) -> Result<Summary> {
     crate::store::refs::check_name_tag(name, tag)?;
+    // Bad input is refused before anything is written, the event log included.
+    if store.revisions(name, tag)?.is_empty() {
+        return Err(DeployError::NoSuchTag(format!("{name}:{tag}")));
+    }
     let r = rollout_unrecorded(store, name, tag, opts, report);
     let ev = super::event("rollout", name, tag, r.as_ref().map(|s| s.rev));
     store.emit(match &r {

@@ -17,7 +17,7 @@ use super::{Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 
 pub const EVENTS_FILE: &str = "events.log";
@@ -135,10 +135,17 @@ impl Store {
         line.push(b'\n');
         let path = self.events_path();
         let mut f = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .open(&path)
             .map_err(StoreError::io("cannot open", &path))?;
+        // A line cut by a crash must not swallow this one: start afresh.
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut last = [b'\n'];
+        if len > 0 && f.read_at(&mut last, len - 1).is_ok() && last[0] != b'\n' {
+            line.insert(0, b'\n');
+        }
         f.write_all(&line)
             .map_err(StoreError::io("cannot append to", &path))?;
         let meta = f.metadata().map_err(StoreError::io("cannot stat", &path))?;
@@ -208,6 +215,18 @@ mod tests {
             .unwrap()
             .len();
         assert!(cur <= MAX_BYTES && old > MAX_BYTES);
+    }
+
+    #[test]
+    fn a_line_cut_by_a_crash_does_not_swallow_the_next() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        std::fs::write(store.events_path(), b"{\"Type\":\"cont").unwrap();
+        let e = Event::new("image", "pull", "x");
+        store.append_event(&e).unwrap();
+        let text = std::fs::read_to_string(store.events_path()).unwrap();
+        let last = text.lines().last().unwrap();
+        assert_eq!(serde_json::from_str::<Event>(last).unwrap(), e);
     }
 
     #[test]
