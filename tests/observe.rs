@@ -98,6 +98,38 @@ fn http_get(port: u16, path: &str) -> (String, String) {
     (status, text)
 }
 
+/// A Prometheus instant query through its HTTP API (Null if no answer).
+fn prom_query(port: u16, promql: &str) -> Value {
+    let enc: String = promql
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return Value::Null;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!(
+        "GET /api/v1/query?query={enc} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    if c.write_all(req.as_bytes()).is_err() {
+        return Value::Null;
+    }
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    // The body may be chunked: take the JSON object inside it.
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if a < b => serde_json::from_str(&body[a..=b]).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -525,39 +557,47 @@ fn prometheus_scrapes_metrics_listen() {
             .spawn()
             .unwrap(),
     );
-    let query = "/api/v1/query?query=container_spec_memory_limit_bytes%7Bname%3D%22prom%22%7D";
-    let mut last = String::new();
+    let mut last = Value::Null;
     let found = wait_until(Duration::from_secs(60), || {
-        let Ok(mut c) = TcpStream::connect(("127.0.0.1", web)) else {
-            return false;
-        };
-        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-        if write!(
-            c,
-            "GET {query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .is_err()
-        {
-            return false;
-        }
-        last.clear();
-        let _ = c.read_to_string(&mut last);
-        let Some(json) = last.split("\r\n\r\n").nth(1) else {
-            return false;
-        };
-        // Prometheus may answer with chunked encoding: find the JSON object.
-        let Some(start) = json.find('{') else {
-            return false;
-        };
-        let end = json.rfind('}').unwrap_or(json.len() - 1);
-        let Ok(v) = serde_json::from_str::<Value>(&json[start..=end]) else {
-            return false;
-        };
-        v["data"]["result"][0]["value"][1] == "33554432"
+        last = prom_query(web, "container_spec_memory_limit_bytes{name=\"prom\"}");
+        last["data"]["result"][0]["value"][1] == "33554432"
     });
     assert!(
         found,
         "Prometheus never had the value; last answer:\n{last}"
     );
+
+    // The Grafana dashboard: every query is valid PromQL over names skiff exports.
+    let exported = s.ok(&["metrics"]);
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/skiff.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("container_") || word.starts_with("skiff_") {
+                    assert!(
+                        exported.contains(&format!("# TYPE {word} ")),
+                        "dashboard panel {} uses {word}, which skiff does not export",
+                        panel["title"]
+                    );
+                }
+            }
+            let q = expr
+                .replace("$name", ".*")
+                .replace("$__rate_interval", "1m")
+                .replace("$__range", "1h");
+            let v = prom_query(web, &q);
+            assert_eq!(v["status"], "success", "panel {}: {q}: {v}", panel["title"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10);
     s.ok(&["rm", "-f", "prom"]);
 }
