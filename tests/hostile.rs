@@ -1152,3 +1152,25 @@ fn a_corrupt_event_log_is_skipped_line_by_line() {
     let m = s.run(&["metrics"]);
     assert!(m.status.success(), "{}", stderr(&m));
 }
+
+#[test]
+fn a_container_cannot_drive_the_terminal_through_top() {
+    let s = TestStore::new().with_busybox();
+    // The container's command line carries escape sequences (clear screen,
+    // set the window title).
+    let evil = "sleep 1000; true # \x1b[2J\x1b]0;pwned\x07\u{9b}31m";
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "evil",
+        "busybox:fixture",
+        "sh",
+        "-c",
+        evil,
+    ]);
+    let top = s.ok(&["top", "evil"]);
+    assert!(top.contains("sleep 1000; true # ?[2J?]0;pwned??31m"), "{top}");
+    assert!(!top.chars().any(|c| c.is_control() && c != '\n'), "{top:?}");
+    s.ok(&["rm", "-f", "evil"]);
+}

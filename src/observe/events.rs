@@ -198,7 +198,7 @@ pub fn human(e: &Event) -> String {
     if !attrs.is_empty() {
         s.push_str(&format!(" ({})", attrs.join(", ")));
     }
-    s
+    super::printable(&s)
 }
 
 #[cfg(test)]

@@ -15,6 +15,14 @@
 //! | the Prometheus exposition | `metrics.rs` |
 //! | the `/metrics` HTTP listener | `serve.rs` |
 
+/// `s` with control characters (a container's command line, an error
+/// message) shown as `?`, so printing it cannot drive the terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 pub mod cgroup;
 pub mod events;
 pub mod metrics;

@@ -159,6 +159,7 @@ pub fn processes(pids: &[i32]) -> Vec<Process> {
             None => "?".into(),
         };
         out.push(Process {
+            cmd: super::printable(&cmd),
             uid: user_name(uid, &mut users),
             pid,
             ppid,
@@ -166,7 +167,6 @@ pub fn processes(pids: &[i32]) -> Vec<Process> {
             stime,
             tty: tty_name(tty_nr),
             time: cpu_time(cpu_secs as u64),
-            cmd,
         });
     }
     out
