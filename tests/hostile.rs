@@ -1170,7 +1170,10 @@ fn a_container_cannot_drive_the_terminal_through_top() {
         evil,
     ]);
     let top = s.ok(&["top", "evil"]);
-    assert!(top.contains("sleep 1000; true # ?[2J?]0;pwned??31m"), "{top}");
+    assert!(
+        top.contains("sleep 1000; true # ?[2J?]0;pwned??31m"),
+        "{top}"
+    );
     assert!(!top.chars().any(|c| c.is_control() && c != '\n'), "{top:?}");
     s.ok(&["rm", "-f", "evil"]);
 }

@@ -199,6 +199,23 @@ fn stats_top_and_metrics_read_running_containers() {
     }
     assert_eq!(headers, 2, "two frames");
     drop(live);
+    // On a terminal (script(1) gives it one): each frame redraws in place.
+    let tty = Command::new("timeout")
+        .args(["3", "script", "-q", "-e", "-c"])
+        .arg(format!(
+            "{} --root {} stats busy",
+            skiff_bin(),
+            s.root().display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        screen.matches("\x1b[2J\x1b[H").count() >= 2,
+        "no redraw on a terminal: {screen:?}"
+    );
 
     let top = s.ok(&["top", "busy"]);
     assert!(top.starts_with("UID"), "{top}");
@@ -212,6 +229,9 @@ fn stats_top_and_metrics_read_running_containers() {
     for p in [sup, pid] {
         let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
     }
+    assert!(wait_until(Duration::from_secs(10), || inspect(&s, "gone")
+        ["State"]["Status"]
+        == "dead"));
 
     let text = s.ok(&["metrics"]);
     let busy = "name=\"busy\"";

@@ -123,13 +123,7 @@ pub fn stats(root: &Path, a: StatsArgs) -> Result<i32> {
             .collect();
         let rows: Vec<stats::Stats> = now
             .iter()
-            .map(|s| {
-                let mut st = stats::compute(prev.get(&s.id), s, host_memory);
-                if !a.no_trunc {
-                    st.id = st.id.chars().take(12).collect();
-                }
-                st
-            })
+            .map(|s| stats::compute(prev.get(&s.id), s, host_memory))
             .collect();
         let frame = match a.format {
             Format::Json => rows
@@ -141,7 +135,9 @@ pub fn stats(root: &Path, a: StatsArgs) -> Result<i32> {
                     .iter()
                     .map(|r| {
                         let mut row = r.row();
-                        row[0] = r.id.clone();
+                        if a.no_trunc {
+                            row[0] = r.id.clone();
+                        }
                         row
                     })
                     .collect();
