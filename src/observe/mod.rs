@@ -30,3 +30,11 @@ pub mod netdev;
 pub mod serve;
 pub mod stats;
 pub mod top;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_not_printed() {
+        assert_eq!(super::printable("a\x1b[2Jb\u{9b}c\té"), "a?[2Jb?c?é");
+    }
+}
