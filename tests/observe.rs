@@ -452,10 +452,13 @@ fn deploy_outcomes_and_revisions_reach_the_metrics() {
     s.fails(&["rollback", "app:v1"], 125);
     s.fails(&["rollout", "nosuch:v1"], 125);
     // Revision 2: another image, so a1 is behind its tag.
-    let rootfs = tempfile::tempdir().unwrap();
-    std::fs::write(rootfs.path().join("hello"), "hi\n").unwrap();
-    s.ok(&["import", rootfs.path().to_str().unwrap(), "other:1"]);
-    s.ok(&["tag", "other:1", "app:v1"]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nENV RELEASE=2\n",
+    )
+    .unwrap();
+    s.ok(&["build", "-q", "-t", "app:v1", ctx.path().to_str().unwrap()]);
     let text = s.ok(&["metrics"]);
     assert_eq!(
         metric(&text, "skiff_tag_revision", "image=\"app:v1\""),
@@ -469,8 +472,26 @@ fn deploy_outcomes_and_revisions_reach_the_metrics() {
         metric(&text, "skiff_container_behind_tag", "name=\"a1\""),
         Some(1.0)
     );
-    // Back to revision 1's image (a1 runs it already: nothing to replace).
-    s.ok(&["rollback", "app:v1"]);
+    // The rollout replaces a1: a new container under a temporary name,
+    // renamed once the old one is gone.
+    s.ok(&["rollout", "-t", "1", "app:v1"]);
+    let text = s.ok(&["metrics"]);
+    assert_eq!(
+        metric(&text, "skiff_container_revision", "name=\"a1\""),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&text, "skiff_container_behind_tag", "name=\"a1\""),
+        Some(0.0)
+    );
+    let evs = events_json(&s, &["--filter", "type=container"]);
+    assert_eq!(actions(&evs, "a1.next"), ["create", "start"]);
+    assert_eq!(
+        actions(&evs, "a1"),
+        ["create", "start", "die", "stop", "destroy", "rename"]
+    );
+    // Back to revision 1's image, the container with it.
+    s.ok(&["rollback", "-t", "1", "app:v1"]);
 
     let evs = events_json(&s, &["--filter", "type=deploy"]);
     let got: Vec<(&str, &str)> = evs
@@ -482,12 +503,19 @@ fn deploy_outcomes_and_revisions_reach_the_metrics() {
             )
         })
         .collect();
-    assert_eq!(got, [("rollout", "success"), ("rollback", "success")]);
-    assert_eq!(evs[1]["Actor"]["Attributes"]["revision"], "3");
+    assert_eq!(
+        got,
+        [
+            ("rollout", "success"),
+            ("rollout", "success"),
+            ("rollback", "success")
+        ]
+    );
+    assert_eq!(evs[2]["Actor"]["Attributes"]["revision"], "3");
     let text = s.ok(&["metrics"]);
     assert_eq!(
         metric(&text, "skiff_rollouts_total", "result=\"success\""),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         metric(&text, "skiff_rollbacks_total", "result=\"success\""),
@@ -495,6 +523,10 @@ fn deploy_outcomes_and_revisions_reach_the_metrics() {
     );
     assert_eq!(
         metric(&text, "skiff_tag_revision", "image=\"app:v1\""),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(&text, "skiff_container_revision", "name=\"a1\""),
         Some(3.0)
     );
     assert_eq!(

@@ -98,5 +98,14 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
         layers,
         &[(crate::supervisor::CONFIG_FILE, &cfg_bytes)],
     )?;
+    store.emit(
+        crate::store::events::Event::container(
+            "create",
+            &id,
+            new_cfg.options.run.name.as_deref(),
+            &new_cfg.image.label(),
+        )
+        .attr("replaces", old.id.clone()),
+    );
     Ok(id)
 }

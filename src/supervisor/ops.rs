@@ -350,9 +350,16 @@ pub fn rename_replacement(store: &Store, id: &str, name: Option<&str>) -> Result
     }
     // Last: clearing `replaces` marks the replacement done.
     let mut cfg = RunConfig::load(&dir)?;
+    let old_name = cfg.options.run.name.clone();
     cfg.options.run.name = name.map(str::to_string);
     cfg.replaces = None;
     cfg.save(store, &dir)?;
+    if old_name.as_deref() != name {
+        store.emit(
+            crate::store::events::Event::container("rename", id, name, &cfg.image.label())
+                .attr("oldName", old_name.unwrap_or_default()),
+        );
+    }
     Ok(())
 }
 
