@@ -579,6 +579,23 @@ fn prometheus_scrapes_metrics_listen() {
     assert!(body.contains("Content-Type: text/plain; version=0.0.4"));
     assert!(body.contains("container_memory_working_set_bytes{"));
     assert!(http_get(port, "/nope").0.contains("404"));
+    // Hostile clients: an endless header, garbage, a client that leaves.
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = c.write_all(&vec![b'A'; 64 << 10]);
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    drop(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(b"\xff\xfe\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(
+        http_get(port, "/metrics").0.contains("200"),
+        "still serving"
+    );
 
     // The same port again: a clear error, exit 125.
     let err = s.fails(&["metrics", "--listen", &format!("127.0.0.1:{port}")], 125);

@@ -76,13 +76,15 @@ fn handle(mut s: TcpStream, _peer: SocketAddr, collector: &mut Collector) -> std
         }
         head.extend_from_slice(&chunk[..n]);
         if head.len() > MAX_HEAD {
-            return respond(
+            respond(
                 &mut s,
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 b"",
                 false,
-            );
+            )?;
+            linger(&mut s);
+            return Ok(());
         }
     }
     let Some((method, path)) = request_line(&head) else {
@@ -123,6 +125,21 @@ fn handle(mut s: TcpStream, _peer: SocketAddr, collector: &mut Collector) -> std
             b"not found: try /metrics\n",
             head_only,
         ),
+    }
+}
+
+/// Close gently after an early answer: unread input would make the kernel
+/// reset the connection, and the client could lose the answer.
+fn linger(s: &mut TcpStream) {
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut sink = [0u8; 4096];
+    let mut left = 1usize << 20;
+    while left > 0 {
+        match s.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 
