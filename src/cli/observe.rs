@@ -31,7 +31,7 @@ pub struct StatsArgs {
     /// Print one table and exit (default: refresh every second)
     #[arg(long)]
     pub no_stream: bool,
-    /// Show full container ids
+    /// Show full container ids (table and JSON)
     #[arg(long)]
     pub no_trunc: bool,
     /// Output format (json: one object a line per container)
@@ -128,7 +128,7 @@ pub fn stats(root: &Path, a: StatsArgs) -> Result<i32> {
         let frame = match a.format {
             Format::Json => rows
                 .iter()
-                .map(|r| r.json().to_string() + "\n")
+                .map(|r| r.json(a.no_trunc).to_string() + "\n")
                 .collect::<String>(),
             Format::Table => {
                 let table: Vec<Vec<String>> = rows

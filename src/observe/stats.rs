@@ -155,10 +155,10 @@ impl Stats {
     }
 
     /// docker's `stats --format json` object, plus the raw numbers.
-    pub fn json(&self) -> serde_json::Value {
+    pub fn json(&self, full_id: bool) -> serde_json::Value {
         let r = self.row();
         serde_json::json!({
-            "ID": r[0],
+            "ID": if full_id { &self.id } else { &r[0] },
             "Container": self.name,
             "Name": self.name,
             "CPUPerc": r[2],
