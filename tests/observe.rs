@@ -670,3 +670,56 @@ fn prometheus_scrapes_metrics_listen() {
     assert!(checked >= 10);
     s.ok(&["rm", "-f", "prom"]);
 }
+
+#[test]
+fn health_changes_are_events_and_metrics() {
+    let s = TestStore::new().with_busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "--health-cmd",
+        "test ! -e /tmp/sick",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox:fixture",
+        "sleep",
+        "1000",
+    ]);
+    let health = |s: &TestStore| -> Vec<String> {
+        events_json(
+            s,
+            &["--filter", "container=h", "--filter", "event=health_status"],
+        )
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap().to_string())
+        .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || health(&s)
+            == ["health_status: healthy"]),
+        "{:?}",
+        health(&s)
+    );
+    let text = s.ok(&["metrics"]);
+    let h = |status: &str| {
+        metric(
+            &text,
+            "skiff_container_health_status",
+            &format!("name=\"h\",status=\"{status}\""),
+        )
+    };
+    assert_eq!((h("healthy"), h("unhealthy")), (Some(1.0), Some(0.0)));
+    s.ok(&["exec", "h", "touch", "/tmp/sick"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || health(&s)
+            == ["health_status: healthy", "health_status: unhealthy"]),
+        "{:?}",
+        health(&s)
+    );
+    promtool_check(&s.ok(&["metrics"]));
+    s.ok(&["rm", "-f", "h"]);
+}

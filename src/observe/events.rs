@@ -169,8 +169,10 @@ impl Filter {
         let any = |list: &[String], ok: &dyn Fn(&str) -> bool| {
             list.is_empty() || list.iter().any(|v| ok(v))
         };
+        // `event=health_status` matches `health_status: healthy`, as docker.
+        let action = e.action.split(':').next().unwrap_or("");
         any(&self.types, &|t| e.kind == t)
-            && any(&self.events, &|a| e.action == a)
+            && any(&self.events, &|a| e.action == a || action == a)
             && any(&self.containers, &|c| {
                 e.kind == "container"
                     && (e.get("name") == Some(c) || (c.len() >= 3 && e.actor.id.starts_with(c)))
@@ -252,6 +254,12 @@ mod tests {
         assert!(f(&["container=abc"]).unwrap().matches(&start));
         assert!(!f(&["container=api"]).unwrap().matches(&pull));
         assert!(f(&["event=die", "event=start"]).unwrap().matches(&start));
+        let health = Event::container("health_status: healthy", "abc123", Some("api"), "x");
+        assert!(f(&["event=health_status"]).unwrap().matches(&health));
+        assert!(f(&["event=health_status: healthy"])
+            .unwrap()
+            .matches(&health));
+        assert!(!f(&["event=health_status"]).unwrap().matches(&start));
         assert!(!f(&["event=die", "type=container"]).unwrap().matches(&start));
         assert!(f(&["image=node-api"]).unwrap().matches(&start));
         assert!(f(&["image=busybox"]).unwrap().matches(&pull));

@@ -270,6 +270,27 @@ impl Collector {
         }
         let mut f = family(
             out,
+            "skiff_container_health_status",
+            "gauge",
+            "1 for the container's health check status (starting, healthy, unhealthy), 0 for the others.",
+        );
+        for r in rows
+            .iter()
+            .filter(|r| matches!(r.info.observed, Observed::Up { .. }))
+        {
+            let Some(h) = &r.info.state.health else {
+                continue;
+            };
+            for word in ["starting", "healthy", "unhealthy"] {
+                f.sample(
+                    "skiff_container_health_status",
+                    &[("image", &r.image), ("name", &r.name), ("status", word)],
+                    if h.status.word() == word { 1.0 } else { 0.0 },
+                );
+            }
+        }
+        let mut f = family(
+            out,
             "skiff_container_restarts_total",
             "counter",
             "Restarts done by the restart policy since the container was last started by hand.",

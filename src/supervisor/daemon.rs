@@ -538,6 +538,11 @@ impl Supervisor {
             );
         }
         self.save();
+        if let Some(status) = change {
+            // docker's action: `health_status: healthy`.
+            let action = format!("health_status: {}", status.word());
+            self.event(&action, |e| e);
+        }
         match change {
             Some(HealthStatus::Healthy) => self.update_ready(),
             Some(HealthStatus::Unhealthy) => match on_failure {
