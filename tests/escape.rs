@@ -793,3 +793,210 @@ fn build_mounts_stay_inside_the_context() {
     assert!(ctx.path().join("Dockerfile").exists());
     assert!(!ctx.path().join("link").exists());
 }
+
+// ---------------------------------------------------------------- skiff cp
+
+/// A tar entry written byte by byte (the tar crate refuses `..` names).
+fn raw_tar_entry(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+fn cp_stdin(s: &TestStore, dest: &str, tar: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = s
+        .cmd()
+        .args(["cp", "-", dest])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(tar).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn cp_through_symlinks_planted_in_the_container_stays_inside_it() {
+    let s = busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cpx",
+        "busybox:fixture",
+        "sleep",
+        "600",
+    ]);
+    let host = tempfile::tempdir().unwrap();
+    let hd = host.path().to_str().unwrap().to_string();
+    std::fs::write(host.path().join("secret"), "host secret\n").unwrap();
+    let before = tree_snapshot(host.path());
+    // Symlinks to the host directory, absolute and through `..` (the same
+    // path exists in the container: that is where the copy must land).
+    s.ok(&[
+        "exec", "cpx", "sh", "-c",
+        &format!("mkdir -p {hd} && ln -s {hd} /abs && ln -s ../../../../../../..{hd} /rel && ln -s {hd}/secret /file"),
+    ]);
+    let src = host.path().join("payload");
+    std::fs::write(&src, "pwned\n").unwrap();
+    let before_payload = tree_snapshot(host.path());
+    for dest in ["cpx:/abs/x", "cpx:/rel/x", "cpx:/abs/", "cpx:/rel/"] {
+        let o = s.run(&["cp", src.to_str().unwrap(), dest]);
+        assert!(o.status.success(), "{dest}: {}", show(&o));
+    }
+    s.ok(&["cp", src.to_str().unwrap(), "cpx:/file"]);
+    assert_eq!(
+        tree_snapshot(host.path()),
+        before_payload,
+        "the host directory was written"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("secret")).unwrap(),
+        "host secret\n"
+    );
+    // What was written landed inside the container's root.
+    let inside = s.ok(&[
+        "exec",
+        "cpx",
+        "sh",
+        "-c",
+        &format!("cat {hd}/x {hd}/payload /file"),
+    ]);
+    assert_eq!(inside, "pwned\npwned\npwned\n");
+    // Reading: the host's file is never read through the container's links.
+    s.ok(&[
+        "exec",
+        "cpx",
+        "sh",
+        "-c",
+        "rm /file && ln -s /../../../../etc/hostname /file2",
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    s.ok(&["cp", "cpx:/file2", out.path().join("f").to_str().unwrap()]);
+    assert!(std::fs::symlink_metadata(out.path().join("f"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let o = s.run(&[
+        "cp",
+        "cpx:/rel/secret",
+        out.path().join("g").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "read the host's secret: {}", show(&o));
+    assert!(!out.path().join("g").exists());
+    drop(before);
+}
+
+#[test]
+fn cp_tar_streams_cannot_leave_the_destination() {
+    let s = busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cpt",
+        "busybox:fixture",
+        "sleep",
+        "600",
+    ]);
+    let host = tempfile::tempdir().unwrap();
+    let hd = host.path().to_str().unwrap().to_string();
+    let before = tree_snapshot(host.path());
+    // `..` past the destination.
+    let mut t = Vec::new();
+    raw_tar_entry(
+        &mut t,
+        "../../../../../../../../tmp/cp-dotdot",
+        b'0',
+        "",
+        b"x",
+    );
+    t.resize(t.len() + 1024, 0);
+    let o = cp_stdin(&s, "cpt:/tmp", &t);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("leaves the destination"),
+        "{}",
+        show(&o)
+    );
+    // A symlink to the host, then a file through it.
+    let mut t = Vec::new();
+    raw_tar_entry(&mut t, "l", b'2', &hd, b"");
+    raw_tar_entry(&mut t, "l/pwn", b'0', "", b"x");
+    t.resize(t.len() + 1024, 0);
+    let o = cp_stdin(&s, "cpt:/tmp", &t);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is a symlink"),
+        "{}",
+        show(&o)
+    );
+    // Copied out to the host, the same tree cannot write through `l` either.
+    let out = tempfile::tempdir().unwrap();
+    s.ok(&["cp", "cpt:/tmp/l", out.path().join("l").to_str().unwrap()]);
+    assert_eq!(tree_snapshot(host.path()), before);
+    // Device nodes and fifos are refused in a stream.
+    let mut t = Vec::new();
+    raw_tar_entry(&mut t, "sda", b'4', "", b"");
+    t.resize(t.len() + 1024, 0);
+    let o = cp_stdin(&s, "cpt:/tmp", &t);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("device node"),
+        "{}",
+        show(&o)
+    );
+    assert!(!s.ok(&["exec", "cpt", "ls", "/tmp"]).contains("sda"));
+}
+
+#[test]
+fn cp_refuses_devices_and_kernel_filesystems() {
+    let s = busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cpd",
+        "busybox:fixture",
+        "sleep",
+        "600",
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("o");
+    let e = s.fails(&["cp", "cpd:/dev/zero", o.to_str().unwrap()], 125);
+    assert!(e.contains("device node"), "{e}");
+    let e = s.fails(&["cp", "cpd:/proc/1/environ", o.to_str().unwrap()], 125);
+    assert!(e.contains("proc filesystem"), "{e}");
+    let f = out.path().join("core_pattern");
+    std::fs::write(&f, "|/tmp/pwn\n").unwrap();
+    let host_before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let e = s.fails(&["cp", f.to_str().unwrap(), "cpd:/proc/sys/kernel/"], 125);
+    assert!(e.contains("proc filesystem"), "{e}");
+    let e = s.fails(&["cp", f.to_str().unwrap(), "cpd:/sys/kernel/x"], 125);
+    assert!(e.contains("sysfs filesystem"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        host_before
+    );
+    // A whole-root copy skips /proc, /sys and devices with a warning.
+    let o = s.run(&["cp", "cpd:/", "-"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("skipped proc") && err.contains("skipped dev/null"),
+        "{err}"
+    );
+    assert!(!out.path().join("o").exists());
+}

@@ -124,7 +124,7 @@ pub struct SuperviseArgs {
     pub id: String,
 }
 
-fn resolve(store: &crate::store::Store, c: &str) -> Result<String> {
+pub(super) fn resolve(store: &crate::store::Store, c: &str) -> Result<String> {
     Ok(lookup::resolve(store, c)?)
 }
 

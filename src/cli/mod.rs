@@ -3,6 +3,7 @@
 
 mod build;
 mod containers;
+mod cp;
 mod deploy;
 mod format;
 mod fsck;
@@ -92,6 +93,8 @@ pub enum Command {
     Rm(containers::RmArgs),
     /// Run a command in a running container
     Exec(containers::ExecArgs),
+    /// Copy files between a container and the host (or a tar stream)
+    Cp(cp::CpArgs),
     /// Start the containers a restart policy wants running (after a host reboot)
     Boot(containers::BootArgs),
     #[command(name = "__supervise", hide = true)]
@@ -182,6 +185,7 @@ pub fn main() -> i32 {
         Command::Restart(a) => containers::restart(&root, a),
         Command::Rm(a) => containers::rm(&root, a),
         Command::Exec(a) => containers::exec(&root, a),
+        Command::Cp(a) => cp::cp(&root, a),
         Command::Boot(a) => containers::boot(&root, a),
         Command::Supervise(a) => containers::supervise(&root, a),
         Command::Probe(a) => containers::probe(&root, a),

@@ -35,6 +35,7 @@ pub mod attach;
 pub mod capabilities;
 pub mod cgroups;
 pub mod container;
+pub mod copy;
 pub mod error;
 pub mod fds;
 pub mod network;

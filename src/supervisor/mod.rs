@@ -19,10 +19,12 @@
 //! | staying small (code pages, heap) | `memory.rs` |
 //! | leftovers of a killed supervisor (cgroups, processes) | `cleanup.rs` |
 //! | the commands: list, stop, start, restart, rm, boot, inspect | `ops.rs` |
+//! | the root a `cp` reads or writes (running or stopped) | `copy_root.rs` |
 
 pub mod cleanup;
 pub mod config;
 pub mod control;
+pub mod copy_root;
 pub mod daemon;
 pub mod health;
 pub mod log;
