@@ -3,11 +3,13 @@
 //! They parse, call `supervisor::ops` (or the runtime for exec), print.
 
 use super::format::{human_age, human_duration, print_table};
-use super::images::{image_json, open_store, Format, InspectArgs};
+use super::images::{image_json, open_store, InspectArgs};
+use super::template::{Output, Row};
 use crate::image::local::LocalImage;
 use crate::runtime::process::join::{self, ExecOptions};
 use crate::runtime::process::sealed_exe;
 use crate::runtime::{signals, Container, RuntimeError};
+use crate::supervisor::filter::{Filters, ImageFacts};
 use crate::supervisor::health::HealthStatus;
 use crate::supervisor::log::{self as logs, Entry, Follower};
 use crate::supervisor::ops::{self, Info, StopOutcome};
@@ -15,6 +17,7 @@ use crate::supervisor::state::Observed;
 use crate::supervisor::{daemon, lookup, SupervisorError};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -27,10 +30,30 @@ pub struct PsArgs {
     /// Only show container ids
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    /// Output: table, json, or a template such as '{{.Names}}' or 'table {{.ID}}\t{{.Status}}'
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
+    pub format: String,
+    /// Only containers that match KEY=VALUE: id, name, status, label, ancestor (repeatable)
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
+
+/// `ps --format` template fields: (name, header).
+pub const PS_FIELDS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Names", "NAMES"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Restarts", "RESTARTS"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
@@ -38,7 +61,7 @@ pub struct LogsArgs {
     #[arg(short, long)]
     pub follow: bool,
     /// Number of lines to show from the end ("all" for every line)
-    #[arg(long, value_name = "N", default_value = "all")]
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
     pub tail: String,
     /// Show timestamps
     #[arg(short, long)]
@@ -125,7 +148,19 @@ pub struct SuperviseArgs {
 }
 
 pub(super) fn resolve(store: &crate::store::Store, c: &str) -> Result<String> {
-    Ok(lookup::resolve(store, c)?)
+    match lookup::resolve(store, c) {
+        Err(SupervisorError::NotFound(_)) => {
+            let names: Vec<String> = lookup::all_ids(store)
+                .iter()
+                .filter_map(|id| lookup::name_of(store, id))
+                .collect();
+            match super::suggest::closest(c, names.iter().map(String::as_str)) {
+                Some(n) => bail!("no such container: {c} (did you mean {n}?)"),
+                None => bail!("no such container: {c}"),
+            }
+        }
+        r => Ok(r?),
+    }
 }
 
 fn status_text(i: &Info) -> String {
@@ -209,12 +244,104 @@ fn image_text(i: &Info, behind: Option<u64>) -> String {
     }
 }
 
+/// The labels and id of each container's image, read once per image.
+type ImageCache = std::collections::HashMap<String, (Option<String>, BTreeMap<String, String>)>;
+
+fn image_facts<'a>(
+    store: &crate::store::Store,
+    i: &Info,
+    cache: &'a mut ImageCache,
+) -> ImageFacts<'a> {
+    let digest = i
+        .config
+        .as_ref()
+        .map(|c| c.image.digest.clone())
+        .or_else(|| i.record.spec.image_digest.clone())
+        .unwrap_or_default();
+    let (id, labels) = cache.entry(digest.clone()).or_insert_with(|| {
+        match digest
+            .parse()
+            .ok()
+            .and_then(|d| LocalImage::by_digest(store, &d).ok())
+        {
+            Some(img) => (
+                Some(img.id().to_string()),
+                img.config.config.labels.clone().unwrap_or_default(),
+            ),
+            None => (None, BTreeMap::new()),
+        }
+    });
+    ImageFacts {
+        id: id.as_deref(),
+        labels,
+    }
+}
+
+fn quoted_command(i: &Info) -> String {
+    let mut cmd = i.record.spec.args.join(" ");
+    if cmd.chars().count() > 24 {
+        cmd = cmd.chars().take(21).collect::<String>() + "...";
+    }
+    format!("\"{cmd}\"")
+}
+
+fn template_row(i: &Info, image: String, labels: &BTreeMap<String, String>) -> Row {
+    let created = chrono::DateTime::parse_from_rfc3339(&i.record.created)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| i.record.created.clone());
+    let network = i
+        .config
+        .as_ref()
+        .map(|c| format!("{:?}", c.options.run.network).to_lowercase())
+        .unwrap_or_default();
+    Row::from([
+        ("ID", i.id[..12.min(i.id.len())].to_string()),
+        ("Names", i.name.clone().unwrap_or_default()),
+        ("Image", image),
+        ("Command", quoted_command(i)),
+        ("CreatedAt", created),
+        ("RunningFor", human_age(&i.record.created)),
+        ("Ports", ports_text(i)),
+        ("State", i.observed.word().to_string()),
+        ("Status", status_text(i)),
+        ("Restarts", i.state.restart_count.to_string()),
+        (
+            "Labels",
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (
+            "Mounts",
+            i.record
+                .spec
+                .mounts
+                .iter()
+                .map(|m| m.target.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("Networks", network),
+    ])
+}
+
 pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
+    let output = Output::parse(&a.format, PS_FIELDS)?;
+    let filters = Filters::parse(&a.filter)?;
     let store = open_store(root)?;
     let mut tags = TagHeads::new();
+    let mut images = ImageCache::new();
+    let all = a.all || filters.has_status();
     let shown: Vec<Info> = ops::list(&store)
         .into_iter()
-        .filter(|i| a.all || i.observed.is_live() || matches!(i.observed, Observed::Dead { .. }))
+        .filter(|i| all || i.observed.is_live() || matches!(i.observed, Observed::Dead { .. }))
+        .filter(|i| filters.matches(i, &image_facts(&store, i, &mut images)))
         .collect();
     if a.quiet {
         for i in &shown {
@@ -222,8 +349,19 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    match a.format {
-        Format::Json => {
+    match output {
+        Output::Template { .. } => {
+            let rows: Vec<Row> = shown
+                .iter()
+                .map(|i| {
+                    let image = image_text(i, behind(&store, i, &mut tags));
+                    let labels = image_facts(&store, i, &mut images).labels.clone();
+                    template_row(i, image, &labels)
+                })
+                .collect();
+            output.print(PS_FIELDS, &rows);
+        }
+        Output::Json => {
             let v: Vec<serde_json::Value> = shown
                 .iter()
                 .map(|i| {
@@ -247,19 +385,15 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        Format::Table => {
+        Output::Table => {
             let rows: Vec<Vec<String>> = shown
                 .iter()
                 .map(|i| {
-                    let mut cmd = i.record.spec.args.join(" ");
-                    if cmd.chars().count() > 24 {
-                        cmd = cmd.chars().take(21).collect::<String>() + "...";
-                    }
                     vec![
                         i.id[..12.min(i.id.len())].to_string(),
                         i.name.clone().unwrap_or_default(),
                         image_text(i, behind(&store, i, &mut tags)),
-                        format!("\"{cmd}\""),
+                        quoted_command(i),
                         status_text(i),
                         i.state.restart_count.to_string(),
                         ports_text(i),

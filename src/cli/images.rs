@@ -2,6 +2,7 @@
 //! (rollback and rollout are in `deploy.rs`).
 
 use super::format::{human_age, human_size, print_table};
+use super::template::{Output, Row};
 use crate::image::local::LocalImage;
 use crate::image::reference::ImageRef;
 use crate::store::events::Event;
@@ -27,9 +28,9 @@ pub struct ImportArgs {
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
-    /// Output format
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    /// Output: table, json, or a template such as '{{.Repository}}:{{.Tag}}'
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
+    pub format: String,
     /// Only show image ids
     #[arg(short, long)]
     pub quiet: bool,
@@ -68,6 +69,28 @@ pub struct RevisionsArgs {
     pub format: Format,
 }
 
+/// `LocalImage::load`, and for a name that is not there, the closest tag
+/// ("did you mean node-api?").
+pub fn load_image(store: &Store, r: &str) -> Result<LocalImage> {
+    match LocalImage::load(store, r) {
+        Err(crate::image::local::ImageError::NotFound(n)) => {
+            let tags = store.tags().unwrap_or_default();
+            let full: Vec<String> = tags.iter().map(|(n, t, _)| format!("{n}:{t}")).collect();
+            let names: Vec<&str> = tags.iter().map(|(n, _, _)| n.as_str()).collect();
+            let hit = if r.contains(':') {
+                super::suggest::closest(r, full.iter().map(String::as_str))
+            } else {
+                super::suggest::closest(r, names)
+            };
+            match hit {
+                Some(h) => bail!("no such image: {n} (did you mean {h}?)"),
+                None => bail!("no such image: {n}"),
+            }
+        }
+        r => Ok(r?),
+    }
+}
+
 pub fn open_store(root: &Path) -> Result<Store> {
     Store::open(root).with_context(|| format!("cannot open the store at {}", root.display()))
 }
@@ -98,10 +121,23 @@ pub fn import(root: &Path, a: ImportArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `images --format` template fields: (name, header).
+pub const IMAGE_FIELDS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Size", "SIZE"),
+];
+
 pub fn images(root: &Path, a: ImagesArgs) -> Result<i32> {
+    let output = Output::parse(&a.format, IMAGE_FIELDS)?;
     let store = open_store(root)?;
     let mut rows = Vec::new();
     let mut json = Vec::new();
+    let mut trows: Vec<Row> = Vec::new();
     for (name, tag, digest) in store.tags()? {
         let img = LocalImage::by_digest(&store, &digest)
             .with_context(|| format!("image {name}:{tag}"))?;
@@ -117,6 +153,15 @@ pub fn images(root: &Path, a: ImagesArgs) -> Result<i32> {
             human_age(&created),
             human_size(img.size()),
         ]);
+        trows.push(Row::from([
+            ("ID", img.id().short().to_string()),
+            ("Repository", name.clone()),
+            ("Tag", tag.clone()),
+            ("Digest", digest.to_string()),
+            ("CreatedAt", created.clone()),
+            ("CreatedSince", human_age(&created)),
+            ("Size", human_size(img.size())),
+        ]));
         json.push(serde_json::json!({
             "Repository": name, "Tag": tag, "Id": img.id().to_string(), "Digest": digest.to_string(),
             "Created": created, "Size": img.size(),
@@ -125,9 +170,10 @@ pub fn images(root: &Path, a: ImagesArgs) -> Result<i32> {
     if a.quiet {
         return Ok(0);
     }
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
-        Format::Table => print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows),
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        Output::Table => print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows),
+        Output::Template { .. } => output.print(IMAGE_FIELDS, &trows),
     }
     Ok(0)
 }
@@ -137,7 +183,11 @@ pub fn tag(root: &Path, a: TagArgs) -> Result<i32> {
     let store = open_store(root)?;
     // Keep prune away between reading the source and the new tag naming it.
     let _gc = store.gc_shared()?;
-    let img = LocalImage::load(&store, &a.source)?;
+    let img = load_image(&store, &a.source)?;
+    if store.resolve_tag(&name, &tag)?.as_ref() == Some(&img.manifest_digest) {
+        // Already there: no new revision, as docker's tag is idempotent.
+        return Ok(0);
+    }
     let rev = store.set_tag(&name, &tag, Some(&img.manifest_digest), Reason::Tag, None)?;
     store.emit(
         Event::new("image", "tag", &img.manifest_digest.to_string())
@@ -167,18 +217,29 @@ pub fn rmi(root: &Path, a: RmiArgs) -> Result<i32> {
 /// The tags `r` names: itself if it is a tag, else every tag of that image id.
 fn tags_named_by(store: &Store, r: &str, force: bool) -> Result<Vec<(String, String)>> {
     if let Ok(parsed) = r.parse::<ImageRef>() {
-        if parsed.digest.is_none()
-            && store
-                .resolve_tag(&parsed.name, parsed.tag_or_latest())?
-                .is_some()
-        {
+        let current = match parsed.digest {
+            None => store.resolve_tag(&parsed.name, parsed.tag_or_latest())?,
+            Some(_) => None,
+        };
+        if let Some(digest) = current {
+            // The last tag of an image a container uses: docker refuses.
+            let others = store
+                .tags()?
+                .into_iter()
+                .filter(|(n, t, d)| {
+                    *d == digest && (n != &parsed.name || t != parsed.tag_or_latest())
+                })
+                .count();
+            if others == 0 && !force {
+                refuse_if_used(store, r, &digest)?;
+            }
             return Ok(vec![(
                 parsed.name.clone(),
                 parsed.tag_or_latest().to_string(),
             )]);
         }
     }
-    let img = LocalImage::load(store, r)?;
+    let img = load_image(store, r)?;
     let tags: Vec<(String, String)> = store
         .tags()?
         .into_iter()

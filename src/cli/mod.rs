@@ -7,12 +7,16 @@ mod cp;
 mod deploy;
 mod format;
 mod fsck;
+mod groups;
 mod images;
 mod network;
 mod observe;
 mod prune;
 mod registry;
 mod run;
+mod suggest;
+mod system;
+mod template;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -125,6 +129,26 @@ pub enum Command {
     Events(observe::EventsArgs),
     /// Prometheus metrics (cAdvisor's names plus skiff_*), once or served with --listen
     Metrics(observe::MetricsArgs),
+
+    /// Show skiff's version, the kernel and the cgroup version
+    Version(system::VersionArgs),
+    /// Show the store, the host's cgroups and kernel, and the network and security defaults
+    Info(system::InfoArgs),
+    /// Container commands as docker names them (container ls, container prune, ...)
+    #[command(subcommand)]
+    Container(groups::ContainerCommand),
+    /// Image commands as docker names them (image ls, image rm, image prune, ...)
+    #[command(subcommand)]
+    Image(groups::ImageCommand),
+    /// system prune, system info
+    #[command(subcommand)]
+    System(groups::SystemCommand),
+    #[command(name = "__container-prune", hide = true)]
+    ContainerPrune(system::ContainerPruneArgs),
+    #[command(name = "__image-prune", hide = true)]
+    ImagePrune(system::ImagePruneArgs),
+    #[command(name = "__system-prune", hide = true)]
+    SystemPrune(system::SystemPruneArgs),
 }
 
 impl Command {
@@ -155,16 +179,20 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            if let Some(code) = unknown_command(&e) {
+                return code;
+            }
             let code = if e.use_stderr() { EXIT_SKIFF_ERROR } else { 0 };
             let _ = e.print();
             return code;
         }
     };
     let root = store_root(&cli.root);
-    if cli.command.only_prints() {
+    let command = groups::flatten(cli.command);
+    if command.only_prints() {
         crate::runtime::sys::default_sigpipe();
     }
-    let result = match cli.command {
+    let result = match command {
         Command::Build(a) => build::build(&root, a),
         Command::History(a) => build::history(&root, a),
         Command::Import(a) => images::import(&root, a),
@@ -201,6 +229,15 @@ pub fn main() -> i32 {
         Command::Top(a) => observe::top(&root, a),
         Command::Events(a) => observe::events(&root, a),
         Command::Metrics(a) => observe::metrics(&root, a),
+
+        Command::Version(a) => system::version(a),
+        Command::Info(a) => system::info(&root, a),
+        Command::ContainerPrune(a) => system::container_prune(&root, a),
+        Command::ImagePrune(a) => system::image_prune(&root, a),
+        Command::SystemPrune(a) => system::system_prune(&root, a),
+        Command::Container(_) | Command::Image(_) | Command::System(_) => {
+            Err(anyhow::anyhow!("a command group was not resolved"))
+        }
     };
     match result {
         Ok(code) => code,
@@ -209,6 +246,50 @@ pub fn main() -> i32 {
             EXIT_SKIFF_ERROR
         }
     }
+}
+
+/// A mistyped command: say what was meant (by habit, else by close
+/// spelling), instead of clap's nearest spelling among all commands.
+fn unknown_command(e: &clap::Error) -> Option<i32> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    // The group the word was typed in (`skiff image lss`), else the top level.
+    let top = <Cli as clap::CommandFactory>::command();
+    let group = std::env::args()
+        .skip(1)
+        .take_while(|a| a != typed)
+        .filter(|a| !a.starts_with('-'))
+        .last()
+        .and_then(|g| top.find_subcommand(&g).cloned());
+    let (cmd, prefix) = match &group {
+        Some(g) => (g, format!("skiff {} ", g.get_name())),
+        None => (&top, "skiff ".to_string()),
+    };
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .flat_map(|c| {
+            std::iter::once(c.get_name().to_string())
+                .chain(c.get_visible_aliases().map(str::to_string))
+        })
+        .collect();
+    eprintln!(
+        "skiff: unknown command {:?}",
+        format!("{prefix}{typed}").trim()
+    );
+    match suggest::suggest(typed, &names) {
+        suggest::Suggestion::Command(c) => eprintln!("  did you mean: {prefix}{c}"),
+        suggest::Suggestion::Missing => {
+            eprintln!("  skiff has no {typed:?} command; see `skiff --help` for what it has")
+        }
+        suggest::Suggestion::None => eprintln!("  see `{}--help`", prefix),
+    }
+    Some(EXIT_SKIFF_ERROR)
 }
 
 /// "outer: inner: innermost" on one line.

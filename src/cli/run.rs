@@ -2,7 +2,6 @@
 //! the runtime and stay attached in the foreground — or, with `-d`, to a
 //! supervisor (`supervisor::spawn`) that owns the container from then on.
 
-use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
 use crate::runtime::seccomp::Seccomp;
 use crate::runtime::{
@@ -331,7 +330,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     // Keep prune away from the image until the container exists and uses
     // it (a concurrent prune could remove its blobs or layers in between).
     let gc = store.gc_shared()?;
-    let image = LocalImage::load(&store, a.image())?;
+    let image = super::images::load_image(&store, a.image())?;
     let layers = image.layer_dirs(&store)?;
     let id = runtime::new_id();
     let mut spec = ContainerSpec::build(&id, a.image(), &image.config.config, &opts, &|n| {

@@ -38,6 +38,7 @@ pub mod container;
 pub mod copy;
 pub mod error;
 pub mod fds;
+pub mod host;
 pub mod network;
 pub mod process;
 pub mod rootfs;

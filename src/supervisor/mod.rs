@@ -20,12 +20,14 @@
 //! | leftovers of a killed supervisor (cgroups, processes) | `cleanup.rs` |
 //! | the commands: list, stop, start, restart, rm, boot, inspect | `ops.rs` |
 //! | the root a `cp` reads or writes (running or stopped) | `copy_root.rs` |
+//! | `ps --filter` | `filter.rs` |
 
 pub mod cleanup;
 pub mod config;
 pub mod control;
 pub mod copy_root;
 pub mod daemon;
+pub mod filter;
 pub mod health;
 pub mod log;
 pub mod lookup;
