@@ -1,0 +1,292 @@
+//! Daily commands as docker and PM2 users type them: version, info, the
+//! container/image/system groups, ps filters and templates, logs -n, the
+//! prunes, "did you mean", rmi and tag rules.
+
+mod common;
+
+use common::*;
+
+fn run_d(s: &TestStore, name: &str, image: &str, cmd: &[&str]) {
+    let mut a = vec!["run", "-d", "--name", name, image];
+    a.extend_from_slice(cmd);
+    s.ok(&a);
+}
+
+/// An image with a label, built from busybox (no RUN: fast).
+fn labelled(s: &TestStore, tag: &str, label: &str) {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM busybox:fixture\nLABEL {label}\n"),
+    )
+    .unwrap();
+    s.ok(&["build", "-q", "-t", tag, ctx.path().to_str().unwrap()]);
+}
+
+#[test]
+fn version_and_info_in_text_and_json() {
+    let s = TestStore::new();
+    let v = s.ok(&["version"]);
+    assert!(
+        v.starts_with("skiff version ") && v.contains("Kernel:"),
+        "{v}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&s.ok(&["version", "--format", "json"])).unwrap();
+    assert_eq!(j["Version"], env!("CARGO_PKG_VERSION"));
+    let text = s.ok(&["info"]);
+    for k in [
+        "Store:",
+        "Cgroup version:",
+        "Cgroup controllers:",
+        "Kernel version:",
+        "Default network:",
+        "no-new-privileges",
+    ] {
+        assert!(text.contains(k), "{k} missing in {text}");
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&s.ok(&["system", "info", "--format", "json"])).unwrap();
+    assert_eq!(j["Store"], s.root().to_str().unwrap());
+    let cg = j["CgroupVersion"].as_str().unwrap();
+    assert!(cg == "1" || cg == "2", "{j}");
+    assert!(
+        !j["CgroupControllers"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    assert_eq!(
+        j["SecurityOptions"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        14
+    );
+    assert_eq!(j["DefaultNetwork"], "private");
+    let e = s.fails(&["info", "--format", "yaml"], 125);
+    assert!(e.contains("text or json"), "{e}");
+}
+
+#[test]
+fn ps_filters_templates_and_the_groups() {
+    let s = TestStore::new().with_busybox();
+    labelled(&s, "api:1", "team=payments");
+    run_d(&s, "web-1", "busybox:fixture", &["sleep", "600"]);
+    run_d(&s, "api-1", "api:1", &["sleep", "600"]);
+    s.ok(&["run", "--name", "job-1", "busybox:fixture", "true"]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = s.ok(&a).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&[]), ["api-1", "web-1"]);
+    assert_eq!(names(&["-a"]), ["api-1", "job-1", "web-1"]);
+    assert_eq!(names(&["--filter", "name=web"]), ["web-1"]);
+    assert_eq!(
+        names(&["--filter", "status=exited"]),
+        ["job-1"],
+        "status shows stopped ones without -a"
+    );
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=busybox"]),
+        ["job-1", "web-1"]
+    );
+    assert_eq!(names(&["--filter", "ancestor=api:1"]), ["api-1"]);
+    assert_eq!(names(&["--filter", "label=team=payments"]), ["api-1"]);
+    assert_eq!(names(&["--filter", "label=team"]), ["api-1"]);
+    assert!(names(&["--filter", "label=team=other"]).is_empty());
+    assert_eq!(
+        names(&[
+            "-a",
+            "--filter",
+            "name=web",
+            "--filter",
+            "name=job",
+            "--filter",
+            "status=running"
+        ]),
+        ["web-1"],
+        "values of one key OR, keys AND"
+    );
+    let e = s.fails(&["ps", "--filter", "colour=red"], 125);
+    assert!(
+        e.contains("invalid filter \"colour\"") && e.contains("ancestor"),
+        "{e}"
+    );
+    let e = s.fails(&["ps", "--filter", "status=up"], 125);
+    assert!(e.contains("running"), "{e}");
+
+    let out = s.ok(&[
+        "ps",
+        "--filter",
+        "name=web",
+        "--format",
+        "{{.ID}} {{.Status}} {{.State}}",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[0].len(), 12);
+    assert_eq!((f[1], f.last().copied()), ("Up", Some("running")), "{out}");
+    let out = s.ok(&[
+        "container",
+        "ls",
+        "--format",
+        "table {{.Names}}\\t{{.Image}}",
+        "--filter",
+        "name=api",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAMES") && lines[0].contains("IMAGE"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("api-1") && lines[1].contains("api:1"),
+        "{out}"
+    );
+    let e = s.fails(&["ps", "--format", "{{.Nmae}}"], 125);
+    assert!(
+        e.contains("unknown field \".Nmae\"") && e.contains(".Names"),
+        "{e}"
+    );
+    let j: serde_json::Value = serde_json::from_str(
+        s.ok(&["ps", "--filter", "name=web", "--format", "{{json .}}"])
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(j["Names"], "web-1");
+
+    let imgs = s.ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut imgs: Vec<&str> = imgs.lines().collect();
+    imgs.sort();
+    assert_eq!(imgs, ["api:1", "busybox:fixture"]);
+    let e = s.fails(&["images", "--format", "{{.Names}}"], 125);
+    assert!(e.contains(".Repository"), "{e}");
+    assert_eq!(s.ok(&["image", "ls"]), s.ok(&["images"]));
+    assert_eq!(
+        s.ok(&["container", "ls", "-a", "-q"]),
+        s.ok(&["ps", "-a", "-q"])
+    );
+}
+
+#[test]
+fn logs_n_and_the_prunes() {
+    let s = TestStore::new().with_busybox();
+    run_d(
+        &s,
+        "printer",
+        "busybox:fixture",
+        &["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done"],
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s
+        .ok(&["ps", "--filter", "status=exited", "--format", "{{.Names}}"])
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < until, "printer never exited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(s.ok(&["logs", "-n", "2", "printer"]), "line4\nline5\n");
+    assert_eq!(
+        s.ok(&["container", "logs", "--tail", "1", "printer"]),
+        "line5\n"
+    );
+    run_d(&s, "keeper", "busybox:fixture", &["sleep", "600"]);
+    // Without -f, a prune asks; no answer means no.
+    let out = s.ok(&["container", "prune"]);
+    assert!(!out.contains("Deleted"), "{out}");
+    assert!(s
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("printer"));
+    let out = s.ok(&["container", "prune", "-f"]);
+    assert!(
+        out.contains("Deleted Containers:") && out.contains("Total reclaimed space:"),
+        "{out}"
+    );
+    assert_eq!(s.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keeper\n");
+
+    // image prune -a keeps only the current revision of each tag (and what
+    // containers use); system prune also removes stopped containers.
+    labelled(&s, "app:1", "v=1");
+    labelled(&s, "app:1", "v=2");
+    s.ok(&["run", "--name", "done", "busybox:fixture", "true"]);
+    let revs = s.ok(&["revisions", "app:1", "--format", "json"]);
+    let old = serde_json::from_str::<serde_json::Value>(&revs).unwrap()[1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = s
+        .root()
+        .join("oci/blobs/sha256")
+        .join(old.trim_start_matches("sha256:"));
+    assert!(blob.is_file());
+    let out = s.ok(&["system", "prune", "-a", "-f"]);
+    assert!(
+        out.contains("Deleted Containers:") && out.contains("Deleted Images:"),
+        "{out}"
+    );
+    assert!(!blob.exists(), "the old revision's image is gone");
+    assert_eq!(s.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keeper\n");
+    s.ok(&["run", "--rm", "app:1", "true"]);
+    s.ok(&["run", "--rm", "busybox:fixture", "true"]);
+    s.ok(&["image", "prune", "-f"]);
+}
+
+#[test]
+fn mistyped_commands_and_names_suggest_what_was_meant() {
+    let s = TestStore::new().with_busybox();
+    let e = s.fails(&["list"], 125);
+    assert!(e.contains("did you mean: skiff ps"), "{e}");
+    let e = s.fails(&["reload"], 125);
+    assert!(e.contains("did you mean: skiff rollout"), "{e}");
+    for habit in ["stats", "top"] {
+        let e = s.fails(&[habit], 125);
+        assert!(
+            !e.contains("skiff start") && !e.contains("skiff stop"),
+            "{habit}: {e}"
+        );
+    }
+    let e = s.fails(&["sytem", "prune"], 125);
+    assert!(e.contains("did you mean: skiff system"), "{e}");
+    let e = s.fails(&["image", "lss"], 125);
+    assert!(e.contains("did you mean: skiff image ls"), "{e}");
+    let e = s.fails(&["frobnicate"], 125);
+    assert!(!e.contains("did you mean"), "{e}");
+    run_d(&s, "node-api", "busybox:fixture", &["sleep", "600"]);
+    let e = s.fails(&["logs", "node-apu"], 125);
+    assert!(
+        e.contains("no such container: node-apu (did you mean node-api?)"),
+        "{e}"
+    );
+    let e = s.fails(&["run", "--rm", "busybox:fixtures", "true"], 125);
+    assert!(e.contains("did you mean busybox:fixture?"), "{e}");
+    let e = s.fails(&["run", "--rm", "busybx", "true"], 125);
+    assert!(e.contains("did you mean busybox?"), "{e}");
+}
+
+#[test]
+fn rmi_refuses_the_last_tag_of_a_used_image_and_tag_is_idempotent() {
+    let s = TestStore::new().with_busybox();
+    s.ok(&["tag", "busybox:fixture", "base:1"]);
+    s.ok(&["tag", "busybox:fixture", "base:1"]);
+    let revs: serde_json::Value =
+        serde_json::from_str(&s.ok(&["revisions", "base:1", "--format", "json"])).unwrap();
+    assert_eq!(
+        revs.as_array().unwrap().len(),
+        1,
+        "tag to the same image adds no revision"
+    );
+    run_d(&s, "user", "base:1", &["sleep", "600"]);
+    // Another tag still names the image: removing this one is fine.
+    s.ok(&["rmi", "busybox:fixture"]);
+    let e = s.fails(&["rmi", "base:1"], 125);
+    assert!(
+        e.contains("used by container user") && e.contains("-f"),
+        "{e}"
+    );
+    s.ok(&["rmi", "-f", "base:1"]);
+    assert!(
+        s.ok(&["ps", "--format", "{{.Names}}"]).contains("user"),
+        "the container keeps running"
+    );
+}
