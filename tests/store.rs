@@ -216,7 +216,9 @@ fn parallel_tags_lose_nothing() {
         .ok(&["revisions", "par1:t", "--format", "json"])
         .matches("\"rev\"")
         .count();
-    assert_eq!((n0, n1), (8, 8), "every concurrent tag is a revision");
+    // Tagging the image a tag already names adds no revision (docker's tag
+    // is idempotent), decided under the store lock: racing tags agree.
+    assert_eq!((n0, n1), (1, 1), "one revision per tag, whatever the race");
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.root().join("oci/index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 3);

@@ -184,16 +184,17 @@ pub fn tag(root: &Path, a: TagArgs) -> Result<i32> {
     // Keep prune away between reading the source and the new tag naming it.
     let _gc = store.gc_shared()?;
     let img = load_image(&store, &a.source)?;
-    if store.resolve_tag(&name, &tag)?.as_ref() == Some(&img.manifest_digest) {
-        // Already there: no new revision, as docker's tag is idempotent.
-        return Ok(0);
-    }
+    // The store makes `tag X X` a no-op under its lock; an event only for
+    // a tag that moved.
+    let unchanged = store.resolve_tag(&name, &tag)?.as_ref() == Some(&img.manifest_digest);
     let rev = store.set_tag(&name, &tag, Some(&img.manifest_digest), Reason::Tag, None)?;
-    store.emit(
-        Event::new("image", "tag", &img.manifest_digest.to_string())
-            .attr("name", format!("{name}:{tag}"))
-            .attr("revision", rev.rev.to_string()),
-    );
+    if !unchanged {
+        store.emit(
+            Event::new("image", "tag", &img.manifest_digest.to_string())
+                .attr("name", format!("{name}:{tag}"))
+                .attr("revision", rev.rev.to_string()),
+        );
+    }
     Ok(0)
 }
 

@@ -108,6 +108,13 @@ impl Store {
         let _lock = self.lock()?;
         let path = self.log_path(name, tag);
         let mut revs = read_log(&path)?;
+        // `tag` to the image the tag already names changes nothing (docker's
+        // tag is idempotent); decided under the lock, so racing tags agree.
+        if let (Reason::Tag, Some(d), Some(last)) = (reason, digest, revs.last()) {
+            if last.digest.as_ref() == Some(d) {
+                return Ok(last.clone());
+            }
+        }
         let rev = Revision {
             rev: revs.last().map(|r| r.rev + 1).unwrap_or(1),
             digest: digest.cloned(),
