@@ -290,3 +290,83 @@ fn rmi_refuses_the_last_tag_of_a_used_image_and_tag_is_idempotent() {
         "the container keeps running"
     );
 }
+
+#[test]
+fn relative_volumes_and_env_file_rules() {
+    let s = TestStore::new().with_busybox();
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("data")).unwrap();
+    std::fs::write(cwd.path().join("data/hello"), "from the host\n").unwrap();
+    let out = s
+        .cmd()
+        .current_dir(cwd.path())
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            "./data:/data:ro",
+            "busybox:fixture",
+            "cat",
+            "/data/hello",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from the host\n");
+    let e = s.fails(
+        &["run", "--rm", "-v", "data:/data", "busybox:fixture", "true"],
+        125,
+    );
+    assert!(
+        e.contains("named volumes are not supported") && e.contains("./"),
+        "{e}"
+    );
+
+    let env = cwd.path().join("app.env");
+    std::fs::write(&env, "# settings\nA=1\nexport B=2\n").unwrap();
+    let e = s.fails(
+        &[
+            "run",
+            "--rm",
+            "--env-file",
+            env.to_str().unwrap(),
+            "busybox:fixture",
+            "true",
+        ],
+        125,
+    );
+    assert!(
+        e.contains("line 3") && e.contains("\"export B\"") && e.contains("whitespace"),
+        "{e}"
+    );
+    std::fs::write(&env, "A=1\nSPACED = x\n").unwrap();
+    let e = s.fails(
+        &[
+            "run",
+            "--rm",
+            "--env-file",
+            env.to_str().unwrap(),
+            "busybox:fixture",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("line 2") && e.contains("\"SPACED \""), "{e}");
+    std::fs::write(&env, "# ok\nA=1\nB=two words\n").unwrap();
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        env.to_str().unwrap(),
+        "busybox:fixture",
+        "sh",
+        "-c",
+        "echo $A-$B",
+    ]);
+    assert_eq!(out, "1-two words\n");
+    assert!(s.ok(&["ps", "-a", "-q"]).is_empty());
+}

@@ -1177,3 +1177,48 @@ fn a_container_cannot_drive_the_terminal_through_top() {
     assert!(!top.chars().any(|c| c.is_control() && c != '\n'), "{top:?}");
     s.ok(&["rm", "-f", "evil"]);
 }
+
+// ---------- env files ----------
+
+#[test]
+fn env_files_with_a_nul_byte_or_a_huge_line_are_refused() {
+    let s = store();
+    let dir = tempfile::tempdir().unwrap();
+    let before = snapshot(&s);
+    let nul = write_file(dir.path(), "nul.env", b"A=1\nB=x\0y\n");
+    let o = s.run(&[
+        "run",
+        "--rm",
+        "--env-file",
+        nul.to_str().unwrap(),
+        "busybox:fixture",
+        "true",
+    ]);
+    let e = assert_refusal(&o, "NUL");
+    assert!(e.contains("line 2") && e.contains("nul.env"), "{e}");
+    let mut big = b"A=".to_vec();
+    big.resize(1 << 20, b'x');
+    big.push(b'\n');
+    let huge = write_file(dir.path(), "huge.env", &big);
+    let o = s.run(&[
+        "run",
+        "-d",
+        "--env-file",
+        huge.to_str().unwrap(),
+        "busybox:fixture",
+        "true",
+    ]);
+    let e = assert_refusal(&o, "longer than");
+    assert!(e.contains("line 1"), "{e}");
+    let bad = write_file(dir.path(), "bad.env", b"A=1\n\xff\xfe=2\n");
+    let o = s.run(&[
+        "run",
+        "--rm",
+        "--env-file",
+        bad.to_str().unwrap(),
+        "busybox:fixture",
+        "true",
+    ]);
+    assert_refusal(&o, "UTF-8");
+    assert_eq!(snapshot(&s), before, "no container was created");
+}

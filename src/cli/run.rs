@@ -189,9 +189,9 @@ fn seccomp(opts: &[String]) -> Result<Seccomp> {
 fn options(a: &RunArgs) -> Result<RunOptions> {
     let mut env_file_lines = Vec::new();
     for f in &a.env_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read env file {}", f.display()))?;
-        env_file_lines.extend(spec::env_file_lines(&text));
+        let data =
+            std::fs::read(f).with_context(|| format!("cannot read env file {}", f.display()))?;
+        env_file_lines.extend(spec::env_file_checked(&f.display().to_string(), &data)?);
     }
     let (network, networks) = spec::network_choice(&a.network);
     if network != NetworkMode::Bridge && (a.ip.is_some() || !a.network_alias.is_empty()) {
@@ -222,7 +222,13 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         ip: a.ip,
         dns: a.dns.clone(),
         add_hosts: a.add_host.clone(),
-        volumes: a.volume.clone(),
+        volumes: {
+            let cwd = std::env::current_dir().context("cannot read the working directory")?;
+            a.volume
+                .iter()
+                .map(|v| spec::absolute_volume(v, &cwd))
+                .collect()
+        },
         tmpfs: a.tmpfs.clone(),
         read_only: a.read_only,
         memory: a.memory.clone(),

@@ -6,7 +6,7 @@
 use super::error::{Result, RuntimeError};
 use crate::image::config::ContainerConfig;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The PATH a container gets when its image sets none (docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -451,6 +451,28 @@ fn check_target(t: &str, what: &str) -> Result<()> {
 }
 
 /// `SRC:DST[:ro|rw]`.
+/// docker's rule for `-v` sources: one that starts with `.` is a host path
+/// relative to the working directory `cwd`; it is made absolute here, so
+/// the container's recorded options mean the same from any directory.
+pub fn absolute_volume(v: &str, cwd: &Path) -> String {
+    match v.split_once(':') {
+        Some((src, rest)) if src.starts_with('.') => {
+            let mut p = cwd.to_path_buf();
+            for c in src.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        p.pop();
+                    }
+                    c => p.push(c),
+                }
+            }
+            format!("{}:{rest}", p.display())
+        }
+        _ => v.to_string(),
+    }
+}
+
 pub fn parse_volume(v: &str) -> Result<BindMount> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
@@ -463,7 +485,7 @@ pub fn parse_volume(v: &str) -> Result<BindMount> {
         }
     };
     if !src.starts_with('/') {
-        return Err(RuntimeError::Invalid(format!("invalid volume spec {v:?}: named volumes are not supported, the source must be an absolute host path")));
+        return Err(RuntimeError::Invalid(format!("invalid volume spec {v:?}: named volumes are not supported; the source must be a host path (absolute, or starting with ./ or ../)")));
     }
     check_target(dst, &format!("volume {v:?}"))?;
     let mut readonly = false;
@@ -525,6 +547,57 @@ pub fn parse_tmpfs(t: &str) -> Result<TmpfsMount> {
     Ok(m)
 }
 
+/// Longest env file line docker reads (its line scanner's limit).
+pub const MAX_ENV_LINE: usize = 64 * 1024;
+
+/// The lines of the env file `file` (its bytes `data`), checked with
+/// docker's rules: a variable name holds no whitespace (`export A=1` and
+/// `A = 1` are refused), the file is UTF-8 without NUL bytes, a line is at
+/// most 64 KiB. Errors name the file and line.
+pub fn env_file_checked(file: &str, data: &[u8]) -> Result<Vec<String>> {
+    let bad =
+        |n: usize, why: String| RuntimeError::Invalid(format!("env file {file}, line {n}: {why}"));
+    let mut out = Vec::new();
+    for (i, raw) in data.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        if raw.len() > MAX_ENV_LINE {
+            return Err(bad(
+                n,
+                format!("the line is longer than {MAX_ENV_LINE} bytes"),
+            ));
+        }
+        if raw.contains(&0) {
+            return Err(bad(n, "the line contains a NUL byte".into()));
+        }
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| bad(n, "the line is not valid UTF-8".into()))?
+            .trim_end_matches('\r');
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            out.push(line.to_string());
+            continue;
+        }
+        let name = match t.split_once('=') {
+            Some((name, _)) => name,
+            None => t.trim_end(),
+        };
+        if name.is_empty() {
+            return Err(bad(n, format!("{t:?} has no variable name")));
+        }
+        if name.contains(char::is_whitespace) {
+            return Err(bad(
+                n,
+                format!("variable {name:?} contains whitespace (write NAME=value, without `export` or spaces around =)"),
+            ));
+        }
+        out.push(line.to_string());
+    }
+    if out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    Ok(out)
+}
+
 /// Lines of an env file, with docker's format (comments, blank lines).
 pub fn env_file_lines(text: &str) -> Vec<String> {
     text.lines()
@@ -548,6 +621,41 @@ mod tests {
     }
     fn build(c: &ContainerConfig, o: &RunOptions) -> Result<ContainerSpec> {
         ContainerSpec::build("0123456789abcdef0123", "img", c, o, &no_env)
+    }
+
+    #[test]
+    fn env_files_follow_dockers_rules() {
+        let ok = env_file_checked("e", b"# c\n\nA=1\nB = x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(ok.contains("line 4") && ok.contains("\"B \""), "{ok}");
+        let e = env_file_checked("e", b"export A=1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("whitespace"), "{e}");
+        let e = env_file_checked("e", b"A=1\nB=\0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("NUL"), "{e}");
+        let long = format!("A={}", "x".repeat(MAX_ENV_LINE));
+        assert!(env_file_checked("e", long.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("longer"));
+        assert_eq!(
+            env_file_checked("e", b"A=1\r\n  # x\nHOME\nC=a b\n").unwrap(),
+            ["A=1", "  # x", "HOME", "C=a b"]
+        );
+    }
+
+    #[test]
+    fn relative_volumes_resolve_against_the_working_directory() {
+        let cwd = Path::new("/srv/app");
+        assert_eq!(absolute_volume("./data:/data", cwd), "/srv/app/data:/data");
+        assert_eq!(absolute_volume("../x:/x:ro", cwd), "/srv/x:/x:ro");
+        assert_eq!(absolute_volume(".:/app", cwd), "/srv/app:/app");
+        assert_eq!(absolute_volume("/abs:/a", cwd), "/abs:/a");
+        assert_eq!(absolute_volume("named:/a", cwd), "named:/a");
     }
 
     #[test]
