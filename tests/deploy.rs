@@ -45,6 +45,7 @@ const SERVER: &str = r#"'use strict';
 const http = require('http');
 const version = process.env.APP_VERSION || 'none';
 const port = Number(process.env.PORT || 3000);
+if (process.env.CRASH) { console.error('boom: ' + process.env.CRASH); process.exit(3); }
 const server = http.createServer((req, res) => res.end(version + '\n'));
 setTimeout(() => server.listen(port, () => console.log(`${version} listening on :${port}`)),
   Number(process.env.START_DELAY_MS || 0));
@@ -334,6 +335,39 @@ fn a_new_container_that_never_answers_changes_nothing() {
     assert_eq!(get(port).as_deref(), Ok("v3"));
     assert_eq!(s.inspect("api")["Image"]["revision"], 5);
     assert!(!s.ok(&["ps"]).contains("behind"));
+}
+
+#[test]
+fn a_new_container_that_crashes_ends_the_rollout_at_once() {
+    let s = node();
+    s.build("v1", &[]);
+    let port = free_port();
+    let id = run_api(&s, port);
+    assert!(wait_answer(port, "v1"));
+    // v2 exits at once; --restart always would restart it for ever.
+    s.build("v2", &["CRASH=no-database"]);
+    let h = Hammer::start(port);
+    let t0 = Instant::now();
+    let err = s.fails(&["rollout", "node-api", "--ready-timeout", "60s"], 125);
+    let took = t0.elapsed();
+    let (ok, failed) = h.finish();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(ok.iter().all(|b| b == "v1"), "{ok:?}");
+    assert!(
+        took < Duration::from_secs(20),
+        "a crashing release must not wait for --ready-timeout: {took:?}"
+    );
+    assert!(
+        err.contains("exited (code 3)") && err.contains("keeps serving"),
+        "{err}"
+    );
+    assert!(
+        err.contains("boom: no-database"),
+        "its last log lines: {err}"
+    );
+    assert_eq!(s.inspect("api")["Id"].as_str(), Some(id.as_str()));
+    assert_eq!(s.names(), vec!["api"], "the new container was removed");
+    assert_eq!(get(port).as_deref(), Ok("v1"));
 }
 
 #[test]

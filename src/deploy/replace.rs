@@ -249,6 +249,20 @@ pub fn wait_ready(store: &Store, id: &str, limit: Duration) -> Result<(), String
                     let code = exit_code.map(|c| c.to_string()).unwrap_or("?".into());
                     return Err(format!("exited (code {code}) before it answered"));
                 }
+                // A restart policy would bring it back, but a release that
+                // crashes before it is ready fails now, not at the timeout.
+                Observed::Restarting { exit_code, .. } => {
+                    let code = exit_code.map(|c| c.to_string()).unwrap_or("?".into());
+                    return Err(format!(
+                        "exited (code {code}) and was restarting before it answered"
+                    ));
+                }
+                Observed::Up { .. } if i.state.restart_count > 0 => {
+                    return Err(format!(
+                        "restarted {} time(s) before it answered",
+                        i.state.restart_count
+                    ));
+                }
                 Observed::Dead { reason } => return Err(format!("died ({reason})")),
                 _ => {}
             },
