@@ -371,6 +371,78 @@ fn a_new_container_that_crashes_ends_the_rollout_at_once() {
 }
 
 #[test]
+fn logs_follow_a_name_across_rollouts_and_keep_the_replaced_output() {
+    let s = node();
+    s.build("v1", &[]);
+    let port = free_port();
+    run_api(&s, port);
+    assert!(wait_answer(port, "v1"));
+    let mut follow = s
+        .cmd()
+        .args(["logs", "-f", "--prefix", "api"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = follow.stdout.take().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    s.build("v2", &[]);
+    s.ok(&["rollout", "node-api"]);
+    assert_eq!(get(port).as_deref(), Ok("v2"));
+    let until = Instant::now() + Duration::from_secs(15);
+    while !seen.lock().unwrap().contains("rev 2 | v2 listening") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let _ = reader.join();
+    let text = seen.lock().unwrap().clone();
+    let v1 = text
+        .find("rev 1 | v1 listening on :3000")
+        .unwrap_or(usize::MAX);
+    let v2 = text
+        .find("rev 2 | v2 listening on :3000")
+        .unwrap_or(usize::MAX);
+    assert!(
+        v1 < v2 && v2 != usize::MAX,
+        "one stream across the rollout: {text}"
+    );
+
+    // The replaced container's output stays readable...
+    let hist = s.ok(&["logs", "--history", "--prefix", "api"]);
+    assert!(
+        hist.contains("rev 1 | v1 listening") && hist.contains("rev 1 | SIGTERM: draining"),
+        "{hist}"
+    );
+    assert!(hist.find("rev 1 |") < hist.find("rev 2 |"), "{hist}");
+    assert!(
+        !s.ok(&["logs", "api"]).contains("v1"),
+        "without --history: this container only"
+    );
+    // ...until prune drops its revision.
+    s.ok(&["prune", "--keep", "1"]);
+    let hist = s.ok(&["logs", "--history", "api"]);
+    assert!(
+        !hist.contains("v1 listening") && hist.contains("v2 listening"),
+        "{hist}"
+    );
+}
+
+#[test]
 fn containers_without_ports_are_stopped_then_started_and_stopped_ones_stay_stopped() {
     let s = node();
     s.build("v1", &[]);

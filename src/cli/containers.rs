@@ -14,7 +14,7 @@ use crate::supervisor::health::HealthStatus;
 use crate::supervisor::log::{self as logs, Entry, Follower};
 use crate::supervisor::ops::{self, Info, StopOutcome};
 use crate::supervisor::state::Observed;
-use crate::supervisor::{daemon, lookup, SupervisorError};
+use crate::supervisor::{daemon, log_archive, lookup, SupervisorError};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -69,6 +69,12 @@ pub struct LogsArgs {
     /// Only lines since a time (RFC 3339) or a duration ago (10m, 1h30m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Also the output of the containers this one replaced (rollouts), kept until prune
+    #[arg(long)]
+    pub history: bool,
+    /// Tag each line with the revision of the image that printed it ("rev 3 | ...")
+    #[arg(long)]
+    pub prefix: bool,
     /// Container name or id
     pub container: String,
 }
@@ -418,19 +424,67 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
 }
 
 /// Print one log entry; false once stdout is closed.
-fn print_entry(e: &Entry, timestamps: bool, out: &mut impl Write, err: &mut impl Write) -> bool {
+fn print_entry(
+    e: &Entry,
+    rev: Option<Option<u64>>,
+    timestamps: bool,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> bool {
     let w: &mut dyn Write = if e.stream == "stderr" { err } else { out };
+    let tag = match rev {
+        None => String::new(),
+        Some(Some(r)) => format!("rev {r} | "),
+        Some(None) => "- | ".to_string(),
+    };
     let r = if timestamps {
-        write!(w, "{} {}", e.time, e.log)
+        write!(w, "{tag}{} {}", e.time, e.log)
     } else {
-        w.write_all(e.log.as_bytes())
+        write!(w, "{tag}{}", e.log)
     };
     r.is_ok()
 }
 
+fn revision_of(store: &crate::store::Store, id: &str) -> Option<u64> {
+    ops::info(store, id)
+        .ok()
+        .and_then(|i| i.config.and_then(|c| c.image.revision))
+}
+
+/// The container that took over from `id` in a rollout: the one whose
+/// config says it replaces `id`, else the one that now has `name`. A
+/// removed container's name may be between owners for a moment.
+fn successor(store: &crate::store::Store, id: &str, name: Option<&str>) -> Option<String> {
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let by_config = ops::list(store).into_iter().find(|i| {
+            i.config
+                .as_ref()
+                .and_then(|c| c.replaces.as_ref())
+                .is_some_and(|r| r.id == id)
+        });
+        if let Some(i) = by_config {
+            return Some(i.id);
+        }
+        if let Some(n) = name {
+            if let Ok(other) = lookup::resolve(store, n) {
+                if other != id {
+                    return Some(other);
+                }
+            }
+        }
+        let removed = matches!(ops::info(store, id), Err(SupervisorError::NotFound(_)));
+        if !removed || name.is_none() || std::time::Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
     let store = open_store(root)?;
-    let id = resolve(&store, &a.container)?;
+    let mut id = resolve(&store, &a.container)?;
+    let name = lookup::name_of(&store, &id);
     let dir = store.containers_dir().join(&id);
     let tail = match a.tail.as_str() {
         "all" | "-1" => None,
@@ -447,13 +501,34 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
             )
         })?),
     };
+    let keep = |e: &Entry| since.is_none_or(|s| e.time().is_none_or(|t| t >= s));
+    let mut backlog: Vec<(Option<u64>, Entry)> = Vec::new();
+    if a.history {
+        for arc in name
+            .as_deref()
+            .map(|n| log_archive::list(&store, n))
+            .unwrap_or_default()
+        {
+            backlog.extend(
+                log_archive::entries(&arc)
+                    .into_iter()
+                    .filter(|e| keep(e))
+                    .map(|e| (arc.rev, e)),
+            );
+        }
+    }
+    let mut rev = revision_of(&store, &id);
     // The current file through the follower (so -f goes on exactly where
     // the backlog ends), the rotated ones before it.
     let mut follower = Follower::new(&dir, true);
-    let mut backlog: Vec<Entry> = logs::read_rotated(&dir, tail, since);
+    backlog.extend(
+        logs::read_rotated(&dir, tail, since)
+            .into_iter()
+            .map(|e| (rev, e)),
+    );
     follower.read_new(|e| {
-        if since.is_none_or(|s| e.time().is_none_or(|t| t >= s)) {
-            backlog.push(e);
+        if keep(&e) {
+            backlog.push((rev, e));
         }
     });
     if let Some(n) = tail {
@@ -464,8 +539,9 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
     let stderr = std::io::stderr();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut err = stderr.lock();
-    for e in &backlog {
-        if !print_entry(e, a.timestamps, &mut out, &mut err) {
+    let tag = |r: Option<u64>| a.prefix.then_some(r);
+    for (r, e) in &backlog {
+        if !print_entry(e, tag(*r), a.timestamps, &mut out, &mut err) {
             return Ok(0);
         }
     }
@@ -473,12 +549,27 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
     if out.flush().is_err() || !a.follow {
         return Ok(0);
     }
+    // Across restarts (the same container) and rollouts (its successor).
+    let mut switched_at: Option<std::time::Instant> = None;
     loop {
-        let live = ops::info(&store, &id).is_ok_and(|i| i.observed.is_live());
+        let observed = ops::info(&store, &id).map(|i| i.observed);
+        let waiting_start = matches!(observed, Ok(Observed::Created))
+            && switched_at.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        let live = observed.is_ok_and(|o| o.is_live()) || waiting_start;
         let mut ok = true;
-        follower.read_new(|e| ok &= print_entry(&e, a.timestamps, &mut out, &mut err));
-        if !ok || out.flush().is_err() || !live {
+        follower.read_new(|e| ok &= print_entry(&e, tag(rev), a.timestamps, &mut out, &mut err));
+        if !ok || out.flush().is_err() {
             return Ok(0);
+        }
+        if !live {
+            let Some(next) = successor(&store, &id, name.as_deref()) else {
+                return Ok(0);
+            };
+            id = next;
+            rev = revision_of(&store, &id);
+            follower = Follower::new(&store.containers_dir().join(&id), true);
+            switched_at = Some(std::time::Instant::now());
+            continue;
         }
         std::thread::sleep(Duration::from_millis(100));
     }

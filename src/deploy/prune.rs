@@ -97,6 +97,10 @@ pub fn prune(store: &Store, keep: usize, dry_run: bool) -> Result<PruneReport, S
             std::fs::remove_file(&path).map_err(StoreError::io("cannot remove", &path))?;
         }
     }
+    // The logs of replaced containers go with their revision's image.
+    let kept: HashSet<String> = manifests.iter().map(|d| d.hex().to_string()).collect();
+    crate::supervisor::log_archive::prune(store, &kept, dry_run)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let gc = store.sweep(&blobs, &layers, dry_run)?;
     Ok(PruneReport {
         gc,

@@ -29,7 +29,7 @@ use crate::supervisor::control::{self, Request};
 use crate::supervisor::ops::{self, Info};
 use crate::supervisor::spawn::{self, Handover};
 use crate::supervisor::state::Observed;
-use crate::supervisor::{log, SupervisorError};
+use crate::supervisor::{log, log_archive, SupervisorError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -77,18 +77,30 @@ fn gone(store: &Store, id: &str) -> bool {
     matches!(ops::info(store, id), Err(SupervisorError::NotFound(_)))
 }
 
-/// Stop a container and remove it; one already gone is fine.
-pub fn stop_and_remove(store: &Store, id: &str, timeout: u64) -> Result<()> {
-    for r in [
-        ops::stop(store, id, timeout).map(|_| ()),
-        ops::remove(store, id, true),
-    ] {
-        match r {
-            Ok(()) | Err(SupervisorError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
+/// Keep the log of a replaced container before it is removed (best
+/// effort: a full disk must not stop a release).
+fn keep_logs(store: &Store, id: &str) {
+    if let Ok(i) = ops::info(store, id) {
+        if let Err(e) = log_archive::keep(store, &i) {
+            eprintln!(
+                "skiff: warning: the log of {} was not kept: {e}",
+                i.display_name()
+            );
         }
     }
-    Ok(())
+}
+
+/// Stop a replaced container, keep its log, remove it; one already gone is fine.
+pub fn stop_and_remove(store: &Store, id: &str, timeout: u64) -> Result<()> {
+    match ops::stop(store, id, timeout) {
+        Ok(_) | Err(SupervisorError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    keep_logs(store, id);
+    match ops::remove(store, id, true) {
+        Ok(()) | Err(SupervisorError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Replace `old` with a new container on `digest` (revision `rev` of its tag).
@@ -139,6 +151,7 @@ pub fn replace(
         return Ok(());
     }
     if mode == Mode::Stopped {
+        keep_logs(store, &old.id);
         if let Err(e) = ops::remove(store, &old.id, false) {
             if !matches!(e, SupervisorError::NotFound(_)) {
                 discard(store, &new_id);

@@ -277,7 +277,11 @@ pub fn read_rotated(dir: &Path, tail: Option<usize>, since: Option<DateTime<Utc>
     read_files(&f, tail, since)
 }
 
-fn read_files(files: &[PathBuf], tail: Option<usize>, since: Option<DateTime<Utc>>) -> Vec<Entry> {
+pub fn read_files(
+    files: &[PathBuf],
+    tail: Option<usize>,
+    since: Option<DateTime<Utc>>,
+) -> Vec<Entry> {
     let mut out = std::collections::VecDeque::new();
     for p in files {
         let Ok(text) = std::fs::read_to_string(p) else {

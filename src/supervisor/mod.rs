@@ -12,6 +12,7 @@
 //! | `containers/<id>/state.json`, liveness of the supervisor | `state.rs` |
 //! | name / id / prefix lookup, listing | `lookup.rs` |
 //! | json-file log lines, rotation, reading back | `log.rs` |
+//! | logs of replaced containers, kept until prune | `log_archive.rs` |
 //! | `-p`: listeners and the relay into the container's netns | `ports.rs` |
 //! | the control socket: requests and replies | `control.rs` |
 //! | starting a supervisor and waiting for "started" | `spawn.rs` |
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod filter;
 pub mod health;
 pub mod log;
+pub mod log_archive;
 pub mod lookup;
 pub mod memory;
 pub mod networks;
