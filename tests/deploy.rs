@@ -443,6 +443,55 @@ fn logs_follow_a_name_across_rollouts_and_keep_the_replaced_output() {
 }
 
 #[test]
+fn rollout_force_and_restart_update_env_read_env_files_again() {
+    let s = node();
+    s.build("image-env", &[]);
+    let port = free_port();
+    let env = s.ctx.path().join("app.env");
+    std::fs::write(&env, "APP_VERSION=file-1\n").unwrap();
+    let p = format!("127.0.0.1:{port}:3000");
+    let env_s = env.to_str().unwrap();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--restart",
+        "always",
+        "-p",
+        &p,
+        "--env-file",
+        env_s,
+        "node-api",
+    ]);
+    assert!(wait_answer(port, "file-1"));
+    std::fs::write(&env, "APP_VERSION=file-2\n").unwrap();
+    let out = s.ok(&["rollout", "node-api"]);
+    assert!(out.contains("0 replaced, 1 already on it"), "{out}");
+    assert_eq!(
+        get(port).as_deref(),
+        Ok("file-1"),
+        "a plain rollout keeps the env"
+    );
+    let h = Hammer::start(port);
+    s.ok(&["rollout", "--force", "node-api"]);
+    assert_switch("rollout --force", h.finish(), "file-1", "file-2");
+    std::fs::write(&env, "APP_VERSION=file-3\n").unwrap();
+    let h = Hammer::start(port);
+    s.ok(&["restart", "--update-env", "api"]);
+    assert_switch("restart --update-env", h.finish(), "file-2", "file-3");
+    assert_eq!(s.names(), vec!["api"]);
+    // A broken env file is refused and the running one is left alone.
+    std::fs::write(&env, "export APP_VERSION=4\n").unwrap();
+    let err = s.fails(&["restart", "--update-env", "api"], 125);
+    assert!(
+        err.contains("line 1") && err.contains("whitespace"),
+        "{err}"
+    );
+    assert_eq!(get(port).as_deref(), Ok("file-3"));
+}
+
+#[test]
 fn containers_without_ports_are_stopped_then_started_and_stopped_ones_stay_stopped() {
     let s = node();
     s.build("v1", &[]);

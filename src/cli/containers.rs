@@ -89,6 +89,19 @@ pub struct StopArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RestartArgs {
+    /// Seconds to wait after the stop signal before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    /// Recreate the container with its env files read again (PM2's
+    /// --update-env), handing its ports over as a rollout does
+    #[arg(long = "update-env")]
+    pub update_env: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct StartArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -625,12 +638,28 @@ pub fn start(root: &Path, a: StartArgs) -> Result<i32> {
     Ok(code)
 }
 
-pub fn restart(root: &Path, a: StopArgs) -> Result<i32> {
+pub fn restart(root: &Path, a: RestartArgs) -> Result<i32> {
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let store = open_store(root)?;
     let mut code = 0;
     for c in &a.containers {
         let id = resolve(&store, c)?;
+        if a.update_env {
+            let opts = crate::deploy::Options {
+                stop_timeout: a.time,
+                ..Default::default()
+            };
+            match crate::deploy::rollout::recreate(
+                &store,
+                &id,
+                &opts,
+                &mut super::deploy::print_step,
+            ) {
+                Ok(()) => println!("{c}"),
+                Err(e) => code = super::deploy::fail(e),
+            }
+            continue;
+        }
         code = code.max(report_start(c, ops::restart(&store, &id, a.time)));
     }
     Ok(code)

@@ -13,6 +13,10 @@ use std::time::Duration;
 pub struct RolloutArgs {
     /// NAME[:TAG] (tag defaults to latest)
     pub name: String,
+    /// Recreate the containers already on the image too, reading their
+    /// env files again (after editing an env file)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub opts: ReplaceArgs,
 }
@@ -62,16 +66,17 @@ impl ReplaceArgs {
         Ok(Options {
             ready_timeout,
             stop_timeout: self.time,
+            force: false,
         })
     }
 }
 
-fn print_step(s: Step) {
+pub(super) fn print_step(s: Step) {
     println!("{s}");
 }
 
 /// A deploy error: one line, then the failed container's last log lines.
-fn fail(e: DeployError) -> i32 {
+pub(super) fn fail(e: DeployError) -> i32 {
     eprintln!("skiff: {e}");
     let logs = e.logs();
     if !logs.is_empty() {
@@ -85,7 +90,8 @@ fn fail(e: DeployError) -> i32 {
 
 pub fn rollout(root: &Path, a: RolloutArgs) -> Result<i32> {
     let (name, tag) = parse_tag(&a.name)?;
-    let opts = a.opts.options()?;
+    let mut opts = a.opts.options()?;
+    opts.force = a.force;
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let store = open_store(root)?;
     match rollout::rollout(&store, &name, &tag, &opts, &mut print_step) {

@@ -17,7 +17,7 @@ pub enum ContainerCommand {
     /// Start stopped containers
     Start(containers::StartArgs),
     /// Stop and start containers again
-    Restart(containers::StopArgs),
+    Restart(containers::RestartArgs),
     /// Show a container's output
     Logs(containers::LogsArgs),
     /// Run a command in a running container

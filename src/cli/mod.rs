@@ -92,7 +92,7 @@ pub enum Command {
     /// Start stopped containers
     Start(containers::StartArgs),
     /// Stop and start containers again
-    Restart(containers::StopArgs),
+    Restart(containers::RestartArgs),
     /// Remove containers
     Rm(containers::RmArgs),
     /// Run a command in a running container

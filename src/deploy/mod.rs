@@ -97,6 +97,9 @@ pub struct Options {
     pub ready_timeout: Duration,
     /// Seconds between an old container's stop signal and SIGKILL.
     pub stop_timeout: u64,
+    /// Recreate containers already on the image too, with their env files
+    /// read again (`rollout --force`, `restart --update-env`).
+    pub force: bool,
 }
 
 impl Default for Options {
@@ -104,6 +107,7 @@ impl Default for Options {
         Options {
             ready_timeout: Duration::from_secs(30),
             stop_timeout: 10,
+            force: false,
         }
     }
 }

@@ -18,9 +18,32 @@ pub fn temporary_name(name: &str) -> String {
     format!("{name}.next")
 }
 
+/// The `--env-file` lines read again from the files the container was
+/// created with (PM2's `--update-env`).
+fn reread_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for f in files {
+        let data = std::fs::read(f).map_err(|e| {
+            DeployError::Invalid(format!("cannot read env file {} again: {e}", f.display()))
+        })?;
+        lines.extend(runtime::spec::env_file_checked(
+            &f.display().to_string(),
+            &data,
+        )?);
+    }
+    Ok(lines)
+}
+
 /// Create (not start) the replacement of `old` on `digest`, revision `rev`
-/// of the tag it was started from. Returns the new container's id.
-pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<String> {
+/// of the tag it was started from; with `reread_env`, its env files are
+/// read again. Returns the new container's id.
+pub fn create(
+    store: &Store,
+    old: &Info,
+    rev: u64,
+    digest: &Digest,
+    reread_env: bool,
+) -> Result<String> {
     let cfg = old.config.as_ref().ok_or_else(|| {
         DeployError::Invalid(format!(
             "container {} has no config.json (made by an older skiff); create it again",
@@ -33,7 +56,11 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
     let layers = img.layer_dirs(store)?;
     let id = runtime::new_id();
     let temp = old.name.as_deref().map(temporary_name);
-    let mut opts = cfg.options.run_options();
+    let mut options = cfg.options.clone();
+    if reread_env {
+        options.run.env_file_lines = reread_env_files(&options.env_files)?;
+    }
+    let mut opts = options.run_options();
     opts.name = temp.clone();
     // `-e NAME` (no value) took the value from the shell of `skiff run`;
     // that shell is gone: take the value the old container got.
@@ -63,9 +90,9 @@ pub fn create(store: &Store, old: &Info, rev: u64, digest: &Digest) -> Result<St
         options: Options {
             run: RunOptions {
                 name: temp,
-                ..cfg.options.run.clone()
+                ..options.run.clone()
             },
-            ..cfg.options.clone()
+            ..options
         },
         stop_signal: img
             .config

@@ -121,7 +121,7 @@ pub fn replace(
         mode: mode.clone(),
     });
     let t0 = Instant::now();
-    let new_id = recreate::create(store, old, rev, digest)?;
+    let new_id = recreate::create(store, old, rev, digest, opts.force)?;
     let step = match &mode {
         Mode::Stopped => Ok(None),
         Mode::Handover { .. } => handover(store, old, &new_id, rev, opts).map(Some),

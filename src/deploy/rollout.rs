@@ -136,7 +136,7 @@ pub(crate) fn rollout_locked(
             }
             continue;
         }
-        if cfg.image.digest == digest.to_string() {
+        if cfg.image.digest == digest.to_string() && !opts.force {
             if cfg.image.revision != Some(cur.rev) {
                 // Same image under a newer revision number: relabel.
                 let mut c = cfg.clone();
@@ -162,6 +162,46 @@ pub(crate) fn rollout_locked(
         }
     }
     Ok(summary)
+}
+
+/// `restart --update-env`: recreate one container on the image it runs,
+/// its options re-read (env files included), with the same hand-over as a
+/// rollout (zero downtime with published ports).
+pub fn recreate(
+    store: &Store,
+    id: &str,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<()> {
+    let _lock = journal::lock(store)?;
+    let i = ops::info(store, id)?;
+    let cfg = i.config.clone().ok_or_else(|| {
+        DeployError::Invalid(format!(
+            "container {} has no config.json (made by an older skiff); create it again",
+            i.display_name()
+        ))
+    })?;
+    if !cfg.detach {
+        return Err(DeployError::Invalid(format!(
+            "container {} runs in the foreground of a skiff run; restart it there",
+            i.display_name()
+        )));
+    }
+    let digest = cfg.image.digest.parse().map_err(|_| {
+        DeployError::Invalid(format!("container {}: bad image digest", i.display_name()))
+    })?;
+    let opts = Options {
+        force: true,
+        ..opts.clone()
+    };
+    replace::replace(
+        store,
+        &i,
+        cfg.image.revision.unwrap_or(0),
+        &digest,
+        &opts,
+        report,
+    )
 }
 
 /// Finish or undo what a killed rollout or rollback of `name:tag` left:
