@@ -192,7 +192,7 @@ pub fn recreate(
     })?;
     let opts = Options {
         force: true,
-        ..opts.clone()
+        ..*opts
     };
     replace::replace(
         store,
