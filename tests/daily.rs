@@ -370,3 +370,88 @@ fn relative_volumes_and_env_file_rules() {
     assert_eq!(out, "1-two words\n");
     assert!(s.ok(&["ps", "-a", "-q"]).is_empty());
 }
+
+fn state(s: &TestStore, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", name])).unwrap();
+    let id = v[0]["Id"].as_str().unwrap().to_string();
+    let p = s.root().join("containers").join(id).join("state.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Wait until `name` runs under the supervisor `pid` (any, with None).
+fn wait_up(s: &TestStore, name: &str, pid: Option<i64>) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < until {
+        let st = state(s, name);
+        let running = st["status"] == "running" && st["pid"].is_i64();
+        let by = st["supervisor"]["pid"].as_i64();
+        if running
+            && (pid.is_none() || by == pid)
+            && s.run(&["exec", name, "true"]).status.success()
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_keeper_adopts_a_container_whose_supervisor_was_killed() {
+    let s = TestStore::new().with_busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--restart",
+        "always",
+        "busybox:fixture",
+        "sleep",
+        "600",
+    ]);
+    let unit = s.ok(&["generate", "systemd", "svc"]);
+    assert!(
+        unit.contains(" supervise svc\n") && unit.contains("Restart=on-failure"),
+        "{unit}"
+    );
+    let mut keeper = s.cmd().args(["supervise", "svc"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sup = state(&s, "svc")["supervisor"]["pid"].as_i64().unwrap();
+    assert_ne!(sup, keeper.id() as i64, "run -d's supervisor owns it first");
+    // kill -9 of the supervisor: the waiting keeper adopts within seconds.
+    let t0 = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        wait_up(&s, "svc", Some(keeper.id() as i64)),
+        "not restarted: {}",
+        state(&s, "svc")
+    );
+    eprintln!("restarted by the keeper in {:?}", t0.elapsed());
+    // The keeper itself killed: the next one (Restart= in the unit) starts it again.
+    keeper.kill().unwrap();
+    keeper.wait().unwrap();
+    let mut keeper = s.cmd().args(["supervise", "svc"]).spawn().unwrap();
+    assert!(
+        wait_up(&s, "svc", Some(keeper.id() as i64)),
+        "{}",
+        state(&s, "svc")
+    );
+    // A user's stop ends the keeper with 0 (no restart by the unit).
+    s.ok(&["stop", "-t", "1", "svc"]);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let code = loop {
+        if let Some(st) = keeper.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(std::time::Instant::now() < until, "the keeper did not end");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    let e = s.fails(&["generate", "systemd", "nosuch"], 125);
+    assert!(e.contains("no such container"), "{e}");
+}

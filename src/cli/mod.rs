@@ -7,6 +7,7 @@ mod cp;
 mod deploy;
 mod format;
 mod fsck;
+mod generate;
 mod groups;
 mod images;
 mod network;
@@ -143,6 +144,13 @@ pub enum Command {
     /// system prune, system info
     #[command(subcommand)]
     System(groups::SystemCommand),
+    /// Generate files for other tools: `generate systemd NAME`
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
+    /// Keep a named container supervised in the foreground (what a
+    /// `generate systemd` unit runs; adopts it after a kill -9 of its supervisor)
+    #[command(name = "supervise")]
+    Keep(generate::SuperviseArgs),
     #[command(name = "__container-prune", hide = true)]
     ContainerPrune(system::ContainerPruneArgs),
     #[command(name = "__image-prune", hide = true)]
@@ -232,6 +240,8 @@ pub fn main() -> i32 {
 
         Command::Version(a) => system::version(a),
         Command::Info(a) => system::info(&root, a),
+        Command::Generate(c) => generate::generate(&root, c),
+        Command::Keep(a) => generate::supervise(&root, a),
         Command::ContainerPrune(a) => system::container_prune(&root, a),
         Command::ImagePrune(a) => system::image_prune(&root, a),
         Command::SystemPrune(a) => system::system_prune(&root, a),

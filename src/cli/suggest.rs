@@ -28,7 +28,7 @@ const HABITS: &[(&str, &str)] = &[
     ("env", "inspect"),
     ("df", "info"),
     ("resurrect", "boot"),
-    ("startup", "boot"),
+    ("startup", "generate"),
     ("undo", "rollback"),
     ("revert", "rollback"),
     ("tags", "images"),

@@ -22,6 +22,7 @@
 //! | the commands: list, stop, start, restart, rm, boot, inspect | `ops.rs` |
 //! | the root a `cp` reads or writes (running or stopped) | `copy_root.rs` |
 //! | `ps --filter` | `filter.rs` |
+//! | `supervise NAME`: a foreground keeper for systemd, adopting after kill -9 | `keeper.rs` |
 
 pub mod cleanup;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod copy_root;
 pub mod daemon;
 pub mod filter;
 pub mod health;
+pub mod keeper;
 pub mod log;
 pub mod log_archive;
 pub mod lookup;

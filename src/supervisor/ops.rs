@@ -143,6 +143,16 @@ fn clean_dead(store: &Store, i: &Info, by_user: bool) -> Result<()> {
     Ok(())
 }
 
+/// Clean up after a container whose supervisor was killed (not by a user),
+/// so it can be started again.
+pub fn clean_dead_container(store: &Store, id: &str) -> Result<()> {
+    let i = info(store, id)?;
+    if matches!(i.observed, Observed::Dead { .. }) {
+        clean_dead(store, &i, false)?;
+    }
+    Ok(())
+}
+
 /// `stop`: STOPSIGNAL, SIGKILL after `timeout` seconds; no restart after.
 pub fn stop(store: &Store, id: &str, timeout: u64) -> Result<StopOutcome> {
     let i = info(store, id)?;
