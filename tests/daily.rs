@@ -455,3 +455,56 @@ fn a_keeper_adopts_a_container_whose_supervisor_was_killed() {
     let e = s.fails(&["generate", "systemd", "nosuch"], 125);
     assert!(e.contains("no such container"), "{e}");
 }
+
+/// `build` (not quiet): the "N steps, M cached" line.
+fn build_cached(s: &TestStore, ctx: &std::path::Path) -> (usize, usize) {
+    let out = s.run(&["build", "-t", "app", ctx.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("Built "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let n = nums.len();
+    (nums[n - 2], nums[n - 1])
+}
+
+#[test]
+fn prune_keeps_the_build_cache_of_the_newest_build_until_asked() {
+    let s = TestStore::new().with_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture AS deps\nRUN echo installed > /deps.txt\n\
+         FROM busybox:fixture\nCOPY --from=deps /deps.txt /deps.txt\nCMD [\"cat\", \"/deps.txt\"]\n",
+    )
+    .unwrap();
+    let (steps, cached) = build_cached(&s, ctx.path());
+    assert!(steps >= 3 && cached < steps, "{steps} {cached}");
+    let out = s.ok(&["prune", "--keep", "1"]);
+    assert!(
+        out.contains("Kept ") && out.contains("build cache entries"),
+        "{out}"
+    );
+    let (steps, cached) = build_cached(&s, ctx.path());
+    assert_eq!(cached, steps, "a rebuild after prune is still warm");
+    let out = s.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Deleted build cache entries:"), "{out}");
+    assert_eq!(s.ok(&["run", "--rm", "app"]), "installed\n", "images stay");
+    let (_, cached) = build_cached(&s, ctx.path());
+    assert!(
+        cached < steps,
+        "the cache was dropped: {cached} of {steps} cached"
+    );
+    s.ok(&["prune", "--build-cache"]);
+    let out = s.ok(&["prune", "--keep", "1", "--build-cache"]);
+    assert!(!out.contains("Kept "), "{out}");
+}

@@ -46,6 +46,23 @@ fn path(store: &Store, key: &Digest) -> std::path::PathBuf {
     store.cache_dir().join(key.hex())
 }
 
+/// The keys this process's build hit or recorded (for `prune`, which keeps
+/// the cache the newest build of each tag used).
+static USED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn note_used(key: &Digest) {
+    if let Ok(mut v) = USED.lock() {
+        v.push(key.hex().to_string());
+    }
+}
+
+/// The keys noted since the last call (hits and records, in order).
+pub fn take_used() -> Vec<String> {
+    USED.lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default()
+}
+
 /// The state stored for `key`, if every blob and layer it names is still there.
 pub fn lookup(store: &Store, key: &Digest) -> Option<State> {
     let bytes = std::fs::read(path(store, key)).ok()?;
@@ -54,13 +71,18 @@ pub fn lookup(store: &Store, key: &Digest) -> Option<State> {
         .layers
         .iter()
         .all(|l| store.has_blob(&l.digest) && store.has_layer(&l.diff_id));
+    if whole {
+        note_used(key);
+    }
     whole.then_some(state)
 }
 
 /// Record the state reached by the step with `key`.
 pub fn record(store: &Store, key: &Digest, state: &State) -> Result<(), StoreError> {
     let bytes = canonical_json(state).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    store.write_atomic(&path(store, key), &bytes)
+    store.write_atomic(&path(store, key), &bytes)?;
+    note_used(key);
+    Ok(())
 }
 
 /// Every cache entry: its file and the state it records (unreadable entries

@@ -186,6 +186,13 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<i32> {
         );
     }
     store.emit(ev);
+    // What this build used of the cache stays through `prune`.
+    let used = crate::build::cache::take_used();
+    for (name, tag, _) in &out.tagged {
+        if let Err(e) = crate::deploy::prune::record_build_cache(&store, name, tag, &used) {
+            eprintln!("skiff: warning: cannot record the build cache {name}:{tag} used: {e}");
+        }
+    }
     if let Some(f) = &a.iidfile {
         std::fs::write(f, out.image_id.to_string())
             .with_context(|| format!("cannot write {}", f.display()))?;

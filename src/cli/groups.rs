@@ -61,6 +61,12 @@ pub enum ImageCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Drop the build cache (images and their revisions stay)
+    Prune(system::BuilderPruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
 pub enum SystemCommand {
     /// Remove stopped containers and the images nothing uses
     Prune(system::SystemPruneArgs),
@@ -101,6 +107,7 @@ pub fn flatten(c: Command) -> Command {
             SystemCommand::Prune(a) => Command::SystemPrune(a),
             SystemCommand::Info(a) => Command::Info(a),
         },
+        Command::Builder(BuilderCommand::Prune(a)) => Command::BuilderPrune(a),
         c => c,
     }
 }

@@ -144,6 +144,9 @@ pub enum Command {
     /// system prune, system info
     #[command(subcommand)]
     System(groups::SystemCommand),
+    /// builder prune: drop the build cache
+    #[command(subcommand)]
+    Builder(groups::BuilderCommand),
     /// Generate files for other tools: `generate systemd NAME`
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
@@ -155,6 +158,8 @@ pub enum Command {
     ContainerPrune(system::ContainerPruneArgs),
     #[command(name = "__image-prune", hide = true)]
     ImagePrune(system::ImagePruneArgs),
+    #[command(name = "__builder-prune", hide = true)]
+    BuilderPrune(system::BuilderPruneArgs),
     #[command(name = "__system-prune", hide = true)]
     SystemPrune(system::SystemPruneArgs),
 }
@@ -243,9 +248,10 @@ pub fn main() -> i32 {
         Command::Generate(c) => generate::generate(&root, c),
         Command::Keep(a) => generate::supervise(&root, a),
         Command::ContainerPrune(a) => system::container_prune(&root, a),
+        Command::BuilderPrune(a) => system::builder_prune(&root, a),
         Command::ImagePrune(a) => system::image_prune(&root, a),
         Command::SystemPrune(a) => system::system_prune(&root, a),
-        Command::Container(_) | Command::Image(_) | Command::System(_) => {
+        Command::Container(_) | Command::Image(_) | Command::System(_) | Command::Builder(_) => {
             Err(anyhow::anyhow!("a command group was not resolved"))
         }
     };

@@ -14,14 +14,16 @@ pub struct PruneArgs {
     /// List what would be removed, remove nothing
     #[arg(long = "dry-run")]
     pub dry_run: bool,
-    /// Also remove the build's cache mounts (RUN --mount=type=cache) no build is using
+    /// Also drop the build cache: its entries (by default those the newest
+    /// build of each tag used stay, so an unchanged rebuild is still fast)
+    /// and the cache mounts (RUN --mount=type=cache) no build is using
     #[arg(long = "build-cache")]
     pub build_cache: bool,
 }
 
 pub fn prune(root: &Path, a: PruneArgs) -> Result<i32> {
     let store = open_store(root)?;
-    let r = crate::deploy::prune::prune(&store, a.keep, a.dry_run)?;
+    let r = crate::deploy::prune::prune(&store, a.keep, a.dry_run, a.build_cache)?;
     if !a.dry_run {
         store.emit(
             crate::store::events::Event::new("image", "prune", "")
@@ -62,5 +64,12 @@ pub fn prune(root: &Path, a: PruneArgs) -> Result<i32> {
         human_size(r.gc.bytes_before),
         human_size(r.gc.bytes_after)
     );
+    if r.cache_kept > 0 {
+        println!(
+            "Kept {} build cache entries ({}) that the newest build of each tag used; --build-cache drops them",
+            r.cache_kept,
+            human_size(r.cache_kept_bytes)
+        );
+    }
     Ok(0)
 }

@@ -46,6 +46,13 @@ pub struct ImagePruneArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct SystemPruneArgs {
     /// Also drop the older revisions of every tag
     #[arg(short, long)]
@@ -196,7 +203,7 @@ fn prune_containers(root: &Path) -> Result<u64> {
 
 fn prune_images(root: &Path, keep: usize) -> Result<u64> {
     let store = open_store(root)?;
-    let r = crate::deploy::prune::prune(&store, keep, false)?;
+    let r = crate::deploy::prune::prune(&store, keep, false, false)?;
     if !r.gc.blobs.is_empty() {
         println!("Deleted Images:");
         for (d, _) in &r.gc.blobs {
@@ -238,5 +245,20 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
     let mut freed = prune_containers(root)?;
     freed += prune_images(root, if a.all { 1 } else { 3 })?;
     println!("Total reclaimed space: {}", human_size(freed));
+    Ok(0)
+}
+
+pub fn builder_prune(root: &Path, a: BuilderPruneArgs) -> Result<i32> {
+    if !confirm(a.force, "  - all build cache") {
+        return Ok(0);
+    }
+    let store = open_store(root)?;
+    // Every revision stays: only what the cache alone held goes.
+    let r = crate::deploy::prune::prune(&store, usize::MAX, false, true)?;
+    println!("Deleted build cache entries: {}", r.cache_entries);
+    println!(
+        "Total reclaimed space: {}",
+        human_size(r.gc.bytes_before.saturating_sub(r.gc.bytes_after))
+    );
     Ok(0)
 }

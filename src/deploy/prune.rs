@@ -14,6 +14,48 @@ pub struct PruneReport {
     pub gc: GcReport,
     pub cache_entries: usize,
     pub kept_images: usize,
+    /// Build cache entries kept because the newest build of a tag used them.
+    pub cache_kept: usize,
+    /// Bytes of layers only those entries hold.
+    pub cache_kept_bytes: u64,
+}
+
+/// `cache-used/<name>/:<tag>`: the build cache keys the newest build of
+/// that tag hit or recorded, one hex key a line.
+fn used_path(store: &Store, name: &str, tag: &str) -> std::path::PathBuf {
+    store
+        .root()
+        .join("cache-used")
+        .join(name)
+        .join(format!(":{tag}"))
+}
+
+/// Remember the cache keys a build of `name:tag` used (replacing what the
+/// previous build of that tag used).
+pub fn record_build_cache(
+    store: &Store,
+    name: &str,
+    tag: &str,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    let p = used_path(store, name, tag);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(StoreError::io("cannot create", d))?;
+    }
+    let mut text = keys.join("\n");
+    text.push('\n');
+    store.write_atomic(&p, text.as_bytes())
+}
+
+/// The keys the newest build of every existing tag used.
+fn used_by_newest_builds(store: &Store) -> Result<HashSet<String>, StoreError> {
+    let mut keys = HashSet::new();
+    for (name, tag, _) in store.tags()? {
+        if let Ok(text) = std::fs::read_to_string(used_path(store, &name, &tag)) {
+            keys.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
+        }
+    }
+    Ok(keys)
 }
 
 /// Manifest digests of the images containers (running or not) were created from.
@@ -43,7 +85,14 @@ fn layers_in_use(store: &Store) -> HashSet<String> {
         .collect()
 }
 
-pub fn prune(store: &Store, keep: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+/// With `drop_build_cache`, every build cache entry goes (`builder prune`);
+/// else those the newest build of each tag used stay, with their layers.
+pub fn prune(
+    store: &Store,
+    keep: usize,
+    dry_run: bool,
+    drop_build_cache: bool,
+) -> Result<PruneReport, StoreError> {
     let keep = keep.max(1);
     let _gc = store.gc_exclusive()?;
     // Leftovers of killed processes are garbage too.
@@ -86,10 +135,32 @@ pub fn prune(store: &Store, keep: usize, dry_run: bool) -> Result<PruneReport, S
                 .map(|d| d.hex().to_string()),
         );
     }
-    // Cache entries survive when every layer they name survives.
+    // The cache the newest build of each tag used stays, layers included,
+    // so a rebuild after prune is still warm.
+    let used = if drop_build_cache {
+        HashSet::new()
+    } else {
+        used_by_newest_builds(store)?
+    };
+    let entries = cache::entries(store);
+    let (mut cache_kept, mut cache_kept_bytes) = (0, 0);
+    for (path, state) in &entries {
+        let key = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !key.is_some_and(|k| used.contains(&k)) {
+            continue;
+        }
+        cache_kept += 1;
+        for l in &state.layers {
+            if blobs.insert(l.digest.clone()) {
+                cache_kept_bytes += l.size;
+            }
+            layers.insert(l.diff_id.hex().to_string());
+        }
+    }
+    // Other entries survive when every layer they name survives.
     let mut cache_entries = 0;
-    for (path, state) in cache::entries(store) {
-        if state.layers.iter().all(|l| blobs.contains(&l.digest)) {
+    for (path, state) in entries {
+        if !drop_build_cache && state.layers.iter().all(|l| blobs.contains(&l.digest)) {
             continue;
         }
         cache_entries += 1;
@@ -102,9 +173,17 @@ pub fn prune(store: &Store, keep: usize, dry_run: bool) -> Result<PruneReport, S
     crate::supervisor::log_archive::prune(store, &kept, dry_run)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let gc = store.sweep(&blobs, &layers, dry_run)?;
+    if drop_build_cache && !dry_run {
+        let d = store.root().join("cache-used");
+        if d.exists() {
+            std::fs::remove_dir_all(&d).map_err(StoreError::io("cannot remove", &d))?;
+        }
+    }
     Ok(PruneReport {
         gc,
         cache_entries,
         kept_images,
+        cache_kept,
+        cache_kept_bytes,
     })
 }
