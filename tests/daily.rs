@@ -109,6 +109,31 @@ fn ps_filters_templates_and_the_groups() {
         ["web-1"],
         "values of one key OR, keys AND"
     );
+    // `run --label` on top of the image's labels.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lab-1",
+        "-l",
+        "tier=edge",
+        "-l",
+        "team=web",
+        "api:1",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(names(&["--filter", "label=tier=edge"]), ["lab-1"]);
+    assert_eq!(
+        names(&["--filter", "label=team=payments"]),
+        ["api-1"],
+        "the container's label wins"
+    );
+    assert_eq!(
+        s.ok(&["ps", "--filter", "name=lab", "--format", "{{.Labels}}"]),
+        "team=web,tier=edge\n"
+    );
+    s.ok(&["rm", "-f", "lab-1"]);
     let e = s.fails(&["ps", "--filter", "colour=red"], 125);
     assert!(
         e.contains("invalid filter \"colour\"") && e.contains("ancestor"),

@@ -290,6 +290,12 @@ fn image_facts<'a>(
             None => (None, BTreeMap::new()),
         }
     });
+    let mut labels = labels.clone();
+    // The container's own labels over its image's, as docker merges them.
+    for l in i.config.iter().flat_map(|c| c.options.labels.iter()) {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
     ImageFacts {
         id: id.as_deref(),
         labels,
@@ -374,7 +380,7 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
                 .iter()
                 .map(|i| {
                     let image = image_text(i, behind(&store, i, &mut tags));
-                    let labels = image_facts(&store, i, &mut images).labels.clone();
+                    let labels = image_facts(&store, i, &mut images).labels;
                     template_row(i, image, &labels)
                 })
                 .collect();

@@ -129,6 +129,9 @@ pub struct RunArgs {
         default_value = "none"
     )]
     pub health_on_failure: String,
+    /// Set a label on the container: KEY=VALUE (ps --filter label=KEY=VALUE)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
     /// Security options: no-new-privileges[=true|false], seccomp=PROFILE.json|unconfined
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
@@ -408,10 +411,16 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
 fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> Options {
     Options {
         run: opts.clone(),
-        env_files: a.env_file.clone(),
+        // Absolute, so `restart --update-env` reads them from anywhere.
+        env_files: a
+            .env_file
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect(),
         publish: a.publish.clone(),
         log_opts: a.log_opt.clone(),
         health: health.clone(),
+        labels: a.label.clone(),
     }
 }
 

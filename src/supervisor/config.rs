@@ -119,6 +119,9 @@ pub struct Options {
     /// `--health-*` as given.
     #[serde(default)]
     pub health: HealthOptions,
+    /// `--label KEY=VALUE` (on top of the image's labels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Options {

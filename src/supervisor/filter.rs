@@ -1,6 +1,6 @@
 //! `ps --filter KEY=VALUE`, docker's keys: `id`, `name` (a substring),
 //! `status` (created, running, restarting, exited, dead), `label` (KEY or
-//! KEY=VALUE, on the labels the container has from its image), `ancestor`
+//! KEY=VALUE, on the container's labels: its image's and `run --label`), `ancestor`
 //! (NAME, NAME:TAG, or an image id / digest prefix). Values of one key are
 //! alternatives; different keys must all match.
 
@@ -32,7 +32,8 @@ pub struct Filters {
 pub struct ImageFacts<'a> {
     /// Image id (config digest), e.g. `sha256:…`.
     pub id: Option<&'a str>,
-    pub labels: &'a BTreeMap<String, String>,
+    /// The image's labels with the container's own (`run --label`) over them.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Filters {
