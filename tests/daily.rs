@@ -533,3 +533,55 @@ fn prune_keeps_the_build_cache_of_the_newest_build_until_asked() {
     let out = s.ok(&["prune", "--keep", "1", "--build-cache"]);
     assert!(!out.contains("Kept "), "{out}");
 }
+
+#[test]
+fn logs_follow_a_container_across_its_restarts() {
+    use std::io::Read;
+    let s = TestStore::new().with_busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flappy",
+        "--restart",
+        "always",
+        "busybox:fixture",
+        "sh",
+        "-c",
+        "echo run; sleep 0.3; exit 1",
+    ]);
+    let mut child = s
+        .cmd()
+        .args(["logs", "-f", "flappy"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while seen.lock().unwrap().matches("run").count() < 3 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let still_following = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    s.ok(&["rm", "-f", "flappy"]);
+    let text = seen.lock().unwrap().clone();
+    assert!(text.matches("run").count() >= 3, "{text:?}");
+    assert!(still_following, "logs -f ended at a restart");
+}
