@@ -10,6 +10,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Stdio;
 
+/// Removes the store's containers when dropped (also when the test fails):
+/// supervisors would outlive the test otherwise.
+struct Reaper<'a>(&'a TestStore);
+
+impl Drop for Reaper<'_> {
+    fn drop(&mut self) {
+        let ids = self.0.run(&["ps", "-a", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.0.run(&["rm", "-f", id]);
+        }
+    }
+}
+
 fn running(s: &TestStore, name: &str) {
     s.ok(&[
         "run",
@@ -42,6 +55,7 @@ fn host_tree(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn host_to_running_container_keeps_modes_and_gives_files_to_root() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     running(&s, "cp1");
     let tmp = tempfile::tempdir().unwrap();
     let t = host_tree(tmp.path());
@@ -74,6 +88,7 @@ fn host_to_running_container_keeps_modes_and_gives_files_to_root() {
 #[test]
 fn container_to_host_and_tar_streams() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     running(&s, "cp2");
     exec(
         &s,
@@ -158,6 +173,7 @@ fn container_to_host_and_tar_streams() {
 #[test]
 fn stopped_container_both_ways() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     running(&s, "cp3");
     exec(&s, "cp3", "echo before > /state");
     s.ok(&["stop", "-t", "0", "cp3"]);
@@ -178,6 +194,7 @@ fn stopped_container_both_ways() {
 #[test]
 fn docker_rules_and_clear_errors() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     running(&s, "cp4");
     let tmp = tempfile::tempdir().unwrap();
     let t = host_tree(tmp.path());

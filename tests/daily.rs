@@ -6,6 +6,19 @@ mod common;
 
 use common::*;
 
+/// Removes the store's containers when dropped (also when the test fails):
+/// supervisors would outlive the test otherwise.
+struct Reaper<'a>(&'a TestStore);
+
+impl Drop for Reaper<'_> {
+    fn drop(&mut self) {
+        let ids = self.0.run(&["ps", "-a", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.0.run(&["rm", "-f", id]);
+        }
+    }
+}
+
 fn run_d(s: &TestStore, name: &str, image: &str, cmd: &[&str]) {
     let mut a = vec!["run", "-d", "--name", name, image];
     a.extend_from_slice(cmd);
@@ -26,6 +39,7 @@ fn labelled(s: &TestStore, tag: &str, label: &str) {
 #[test]
 fn version_and_info_in_text_and_json() {
     let s = TestStore::new();
+    let _reaper = Reaper(&s);
     let v = s.ok(&["version"]);
     assert!(
         v.starts_with("skiff version ") && v.contains("Kernel:"),
@@ -69,6 +83,7 @@ fn version_and_info_in_text_and_json() {
 #[test]
 fn ps_filters_templates_and_the_groups() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     labelled(&s, "api:1", "team=payments");
     run_d(&s, "web-1", "busybox:fixture", &["sleep", "600"]);
     run_d(&s, "api-1", "api:1", &["sleep", "600"]);
@@ -197,6 +212,7 @@ fn ps_filters_templates_and_the_groups() {
 #[test]
 fn logs_n_and_the_prunes() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     run_d(
         &s,
         "printer",
@@ -260,6 +276,7 @@ fn logs_n_and_the_prunes() {
 #[test]
 fn mistyped_commands_and_names_suggest_what_was_meant() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     let e = s.fails(&["list"], 125);
     assert!(e.contains("did you mean: skiff ps"), "{e}");
     let e = s.fails(&["reload"], 125);
@@ -292,6 +309,7 @@ fn mistyped_commands_and_names_suggest_what_was_meant() {
 #[test]
 fn rmi_refuses_the_last_tag_of_a_used_image_and_tag_is_idempotent() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     s.ok(&["tag", "busybox:fixture", "base:1"]);
     s.ok(&["tag", "busybox:fixture", "base:1"]);
     let revs: serde_json::Value =
@@ -319,6 +337,7 @@ fn rmi_refuses_the_last_tag_of_a_used_image_and_tag_is_idempotent() {
 #[test]
 fn relative_volumes_and_env_file_rules() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     let cwd = tempfile::tempdir().unwrap();
     std::fs::create_dir(cwd.path().join("data")).unwrap();
     std::fs::write(cwd.path().join("data/hello"), "from the host\n").unwrap();
@@ -424,6 +443,7 @@ fn wait_up(s: &TestStore, name: &str, pid: Option<i64>) -> bool {
 #[test]
 fn a_keeper_adopts_a_container_whose_supervisor_was_killed() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     s.ok(&[
         "run",
         "-d",
@@ -505,6 +525,7 @@ fn build_cached(s: &TestStore, ctx: &std::path::Path) -> (usize, usize) {
 #[test]
 fn prune_keeps_the_build_cache_of_the_newest_build_until_asked() {
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(
         ctx.path().join("Dockerfile"),
@@ -538,6 +559,7 @@ fn prune_keeps_the_build_cache_of_the_newest_build_until_asked() {
 fn logs_follow_a_container_across_its_restarts() {
     use std::io::Read;
     let s = TestStore::new().with_busybox();
+    let _reaper = Reaper(&s);
     s.ok(&[
         "run",
         "-d",

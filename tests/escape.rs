@@ -796,6 +796,19 @@ fn build_mounts_stay_inside_the_context() {
 
 // ---------------------------------------------------------------- skiff cp
 
+/// Removes the store's containers when dropped (also when the test fails):
+/// supervisors would outlive the test otherwise.
+struct Reaper<'a>(&'a TestStore);
+
+impl Drop for Reaper<'_> {
+    fn drop(&mut self) {
+        let ids = self.0.run(&["ps", "-a", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.0.run(&["rm", "-f", id]);
+        }
+    }
+}
+
 /// A tar entry written byte by byte (the tar crate refuses `..` names).
 fn raw_tar_entry(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
     let mut h = tar::Header::new_old();
@@ -830,6 +843,7 @@ fn cp_stdin(s: &TestStore, dest: &str, tar: &[u8]) -> Output {
 #[test]
 fn cp_through_symlinks_planted_in_the_container_stays_inside_it() {
     let s = busybox();
+    let _reaper = Reaper(&s);
     s.ok(&[
         "run",
         "-d",
@@ -902,6 +916,7 @@ fn cp_through_symlinks_planted_in_the_container_stays_inside_it() {
 #[test]
 fn cp_tar_streams_cannot_leave_the_destination() {
     let s = busybox();
+    let _reaper = Reaper(&s);
     s.ok(&[
         "run",
         "-d",
@@ -964,6 +979,7 @@ fn cp_tar_streams_cannot_leave_the_destination() {
 #[test]
 fn cp_refuses_devices_and_kernel_filesystems() {
     let s = busybox();
+    let _reaper = Reaper(&s);
     s.ok(&[
         "run",
         "-d",
