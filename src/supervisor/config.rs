@@ -120,7 +120,7 @@ pub struct Options {
     #[serde(default)]
     pub health: HealthOptions,
     /// `--label KEY=VALUE` (on top of the image's labels).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub labels: Vec<String>,
 }
 
@@ -265,6 +265,7 @@ mod tests {
                 none: false,
                 on_failure: OnFailure::Restart,
             },
+            labels: vec!["tier=edge".into()],
         }
     }
 
