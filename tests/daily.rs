@@ -461,7 +461,15 @@ fn a_keeper_adopts_a_container_whose_supervisor_was_killed() {
         "{unit}"
     );
     let mut keeper = s.cmd().args(["supervise", "svc"]).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Wait until the keeper blocks on the supervisor's lock.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{}/wchan", keeper.id()))
+        .unwrap_or_default()
+        .contains("lock")
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let sup = state(&s, "svc")["supervisor"]["pid"].as_i64().unwrap();
     assert_ne!(sup, keeper.id() as i64, "run -d's supervisor owns it first");
     // kill -9 of the supervisor: the waiting keeper adopts within seconds.

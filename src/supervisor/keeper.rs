@@ -35,6 +35,21 @@ fn should_start(first: bool, i: &ops::Info) -> bool {
     }
 }
 
+/// The container's state once its previous supervisor is really gone: we
+/// hold its lock, so a state that still looks supervised belongs to a
+/// process in the middle of exiting (a killed one drops its lock before it
+/// is a zombie).
+fn settled(store: &Store, id: &str) -> Result<ops::Info> {
+    for _ in 0..150 {
+        let i = ops::info(store, id)?;
+        if !i.observed.is_live() {
+            return Ok(i);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ops::info(store, id)
+}
+
 fn wait_for_name(store: &Store, name: &str) -> Option<String> {
     for _ in 0..40 {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -86,7 +101,7 @@ pub fn keep(store: &Store, name: &str) -> Result<i32> {
             }
             Ok(()) => {}
         }
-        let i = ops::info(store, &id)?;
+        let i = settled(store, &id)?;
         if !should_start(first, &i) {
             return Ok(0);
         }
