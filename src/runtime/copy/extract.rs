@@ -185,9 +185,10 @@ impl DirSink {
     }
 
     fn directory(&mut self, comps: Vec<Vec<u8>>, e: &Entry) -> Result<()> {
-        let (name, parent) = comps
-            .split_last()
-            .expect("a directory entry below the root");
+        let Some((name, parent)) = comps.split_last() else {
+            // The destination itself: left as it is.
+            return Ok(());
+        };
         let dir = self.walk(parent, true, &e.path)?;
         match fstatat(dir.as_fd(), os(name), AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
@@ -230,7 +231,9 @@ impl Sink for DirSink {
         if let Kind::Dir = e.kind {
             return self.directory(comps, e);
         }
-        let (name, parent) = comps.split_last().expect("not empty");
+        let Some((name, parent)) = comps.split_last() else {
+            return Ok(());
+        };
         let dir = self.walk(parent, true, &e.path)?;
         match &e.kind {
             Kind::Dir => Ok(()),
