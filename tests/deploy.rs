@@ -350,6 +350,7 @@ fn a_new_container_that_crashes_ends_the_rollout_at_once() {
     let t0 = Instant::now();
     let err = s.fails(&["rollout", "node-api", "--ready-timeout", "60s"], 125);
     let took = t0.elapsed();
+    eprintln!("a crashing release failed the rollout in {took:?} (--ready-timeout 60s)");
     let (ok, failed) = h.finish();
     assert!(failed.is_empty(), "{failed:?}");
     assert!(ok.iter().all(|b| b == "v1"), "{ok:?}");
