@@ -149,6 +149,12 @@ fn ps_filters_templates_and_the_groups() {
         "team=web,tier=edge\n"
     );
     s.ok(&["rm", "-f", "lab-1"]);
+    assert_eq!(
+        names(&["--filter", "health=none"]),
+        ["api-1", "web-1"],
+        "no health check"
+    );
+    assert!(names(&["--filter", "health=healthy"]).is_empty());
     let e = s.fails(&["ps", "--filter", "colour=red"], 125);
     assert!(
         e.contains("invalid filter \"colour\"") && e.contains("ancestor"),

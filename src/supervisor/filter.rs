@@ -1,14 +1,16 @@
 //! `ps --filter KEY=VALUE`, docker's keys: `id`, `name` (a substring),
 //! `status` (created, running, restarting, exited, dead), `label` (KEY or
 //! KEY=VALUE, on the container's labels: its image's and `run --label`), `ancestor`
-//! (NAME, NAME:TAG, or an image id / digest prefix). Values of one key are
+//! (NAME, NAME:TAG, or an image id / digest prefix), `health` (starting,
+//! healthy, unhealthy, none). Values of one key are
 //! alternatives; different keys must all match.
 
 use super::ops::Info;
 use super::{Result, SupervisorError};
 use std::collections::BTreeMap;
 
-const KEYS: &str = "id, name, status, label, ancestor";
+const KEYS: &str = "id, name, status, label, ancestor, health";
+const HEALTH: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
 const STATUSES: [&str; 7] = [
     "created",
     "running",
@@ -26,6 +28,7 @@ pub struct Filters {
     status: Vec<String>,
     label: Vec<(String, Option<String>)>,
     ancestor: Vec<String>,
+    health: Vec<String>,
 }
 
 /// What a filter needs to know of a container's image.
@@ -63,6 +66,15 @@ impl Filters {
                     None => (v, None),
                 }),
                 "ancestor" => f.ancestor.push(v),
+                "health" => {
+                    if !HEALTH.contains(&v.as_str()) {
+                        return Err(SupervisorError::Invalid(format!(
+                            "invalid filter {a:?}: health is one of {}",
+                            HEALTH.join(", ")
+                        )));
+                    }
+                    f.health.push(v)
+                }
                 _ => {
                     return Err(SupervisorError::Invalid(format!(
                         "invalid filter {k:?}: the keys are {KEYS}"
@@ -96,6 +108,10 @@ impl Filters {
                     (None, _) => false,
                 })
             && any(&self.ancestor, &|v| ancestor(i, image, v))
+            && any(&self.health, &|v| {
+                let have = i.state.health.as_ref().map_or("none", |h| h.status.word());
+                have == v
+            })
     }
 }
 
@@ -135,6 +151,8 @@ mod tests {
             .to_string();
         assert!(e.contains("\"nmae\"") && e.contains("ancestor"), "{e}");
         assert!(Filters::parse(&["status=up".into()]).is_err());
+        assert!(Filters::parse(&["health=healthy".into()]).is_ok());
+        assert!(Filters::parse(&["health=ok".into()]).is_err());
         assert!(Filters::parse(&["name".into()]).is_err());
         let f = Filters::parse(&["label=a=b=c".into()]).unwrap();
         assert_eq!(f.label, vec![("a".to_string(), Some("b=c".to_string()))]);
