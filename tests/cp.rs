@@ -174,13 +174,38 @@ fn container_to_host_and_tar_streams() {
 fn stopped_container_both_ways() {
     let s = TestStore::new().with_busybox();
     let _reaper = Reaper(&s);
-    running(&s, "cp3");
+    let vol = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    let v = format!("{}:/data", vol.path().display());
+    let r = format!("{}:/conf:ro", ro.path().display());
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cp3",
+        "-v",
+        &v,
+        "-v",
+        &r,
+        "busybox:fixture",
+        "sleep",
+        "600",
+    ]);
     exec(&s, "cp3", "echo before > /state");
     s.ok(&["stop", "-t", "0", "cp3"]);
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("cfg.json");
     std::fs::write(&f, "{\"a\":1}\n").unwrap();
     s.ok(&["cp", f.to_str().unwrap(), "cp3:/etc/"]);
+    // Its volumes are there too, as when it runs; a read-only one refuses.
+    s.ok(&["cp", f.to_str().unwrap(), "cp3:/data/"]);
+    assert_eq!(
+        std::fs::read_to_string(vol.path().join("cfg.json")).unwrap(),
+        "{\"a\":1}\n"
+    );
+    let e = s.fails(&["cp", f.to_str().unwrap(), "cp3:/conf/"], 125);
+    assert!(e.contains("Read-only"), "{e}");
+    assert!(!ro.path().join("cfg.json").exists());
     let back = tmp.path().join("state");
     s.ok(&["cp", "cp3:/state", back.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "before\n");

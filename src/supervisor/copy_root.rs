@@ -40,7 +40,7 @@ pub fn open(store: &Store, id: &str) -> Result<CopyRoot> {
                 container_dir: i.dir.clone(),
                 volatile: false,
             };
-            let root = ContainerRoot::stopped(&plan)
+            let root = ContainerRoot::stopped(&plan, &i.record.spec.mounts)
                 .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
             return Ok(CopyRoot {
                 root,

@@ -2,12 +2,14 @@
 //!
 //! A running container is reached through `/proc/<pid>/root`: its own mount
 //! namespace, volumes included. A stopped one has no mounted rootfs, so its
-//! overlay (image layers + its upper directory) is mounted at its
-//! `rootfs/` mount point inside a mount namespace private to this process:
+//! overlay (image layers + its upper directory) and its volumes are mounted
+//! at its `rootfs/` mount point inside a mount namespace private to this process:
 //! nothing is visible to the host, and the mount goes away with the process.
 
 use super::{CopyError, Result};
+use crate::runtime::rootfs::mounts::bind_volumes;
 use crate::runtime::rootfs::{overlay, RootfsPlan};
+use crate::runtime::spec::BindMount;
 use crate::runtime::sys;
 use nix::mount::MsFlags;
 use nix::sys::statfs::{fstatfs, FsType};
@@ -29,7 +31,7 @@ impl ContainerRoot {
 
     /// Mount the stopped container's overlay privately and open it. Call
     /// before any thread exists; the process's mount namespace changes.
-    pub fn stopped(plan: &RootfsPlan) -> Result<ContainerRoot> {
+    pub fn stopped(plan: &RootfsPlan, volumes: &[BindMount]) -> Result<ContainerRoot> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(CopyError::nix(
             "cannot make a private mount namespace",
             "for the copy",
@@ -50,6 +52,11 @@ impl ContainerRoot {
         })?;
         let f = std::fs::File::open(&target)
             .map_err(CopyError::io("cannot open", target.display().to_string()))?;
+        // Its volumes too, as when it runs: a copy into /data lands in the
+        // host directory mounted there.
+        bind_volumes(f.as_fd(), volumes).map_err(|e| {
+            CopyError::Invalid(format!("cannot mount the container's volumes: {e}"))
+        })?;
         Ok(ContainerRoot { fd: f.into() })
     }
 
