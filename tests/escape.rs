@@ -910,6 +910,23 @@ fn cp_through_symlinks_planted_in_the_container_stays_inside_it() {
     ]);
     assert!(!o.status.success(), "read the host's secret: {}", show(&o));
     assert!(!out.path().join("g").exists());
+    // The same through a stopped container's privately mounted overlay.
+    s.ok(&["stop", "-t", "0", "cpx"]);
+    s.ok(&["cp", src.to_str().unwrap(), "cpx:/rel/y"]);
+    s.ok(&["cp", src.to_str().unwrap(), "cpx:/abs/"]);
+    assert_eq!(
+        tree_snapshot(host.path()),
+        before_payload,
+        "written through a stopped container"
+    );
+    let o = s.run(&[
+        "cp",
+        "cpx:/rel/secret",
+        out.path().join("h").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "read the host's secret: {}", show(&o));
+    s.ok(&["start", "cpx"]);
+    assert_eq!(s.ok(&["exec", "cpx", "cat", &format!("{hd}/y")]), "pwned\n");
     drop(before);
 }
 
