@@ -255,10 +255,14 @@ pub fn builder_prune(root: &Path, a: BuilderPruneArgs) -> Result<i32> {
     let store = open_store(root)?;
     // Every revision stays: only what the cache alone held goes.
     let r = crate::deploy::prune::prune(&store, usize::MAX, false, true)?;
+    let mounts =
+        crate::build::cache_mounts::prune(&store, &[], false).map_err(anyhow::Error::msg)?;
+    let mount_bytes: u64 = mounts.iter().map(|c| c.size).sum();
     println!("Deleted build cache entries: {}", r.cache_entries);
+    println!("Deleted cache mounts: {}", mounts.len());
     println!(
         "Total reclaimed space: {}",
-        human_size(r.gc.bytes_before.saturating_sub(r.gc.bytes_after))
+        human_size(r.gc.bytes_before.saturating_sub(r.gc.bytes_after) + mount_bytes)
     );
     Ok(0)
 }
