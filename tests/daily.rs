@@ -75,6 +75,7 @@ fn version_and_info_in_text_and_json() {
             .len(),
         14
     );
+    // The tests run with SKIFF_NETWORK=private (tests/common); else bridge.
     assert_eq!(j["DefaultNetwork"], "private");
     let e = s.fails(&["info", "--format", "yaml"], 125);
     assert!(e.contains("text or json"), "{e}");

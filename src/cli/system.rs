@@ -104,6 +104,11 @@ pub fn info(root: &Path, a: InfoArgs) -> Result<i32> {
     images.sort();
     images.dedup();
     let used = store.disk_usage();
+    // What `run` picks without --network ($SKIFF_NETWORK, else docker's bridge).
+    let network = std::env::var("SKIFF_NETWORK")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| crate::network::DEFAULT_NETWORK.to_string());
     let v = serde_json::json!({
         "Store": store.root().display().to_string(),
         "StoreBytes": used,
@@ -122,7 +127,7 @@ pub fn info(root: &Path, a: InfoArgs) -> Result<i32> {
         "Architecture": h.arch,
         "NCPU": h.cpus,
         "MemTotal": h.memory_bytes,
-        "DefaultNetwork": "private",
+        "DefaultNetwork": network,
         "SecurityOptions": {
             "seccomp": "default (docker's profile)",
             "no-new-privileges": true,
@@ -157,7 +162,7 @@ pub fn info(root: &Path, a: InfoArgs) -> Result<i32> {
     println!("CPUs:               {}", h.cpus);
     println!("Total memory:       {}", human_size(h.memory_bytes));
     println!(
-        "Default network:    private (own network namespace with loopback; -p forwards host ports)"
+        "Default network:    {network} (each container in its own network namespace; -p publishes host ports)"
     );
     println!("Security options:   seccomp (docker's default profile), no-new-privileges");
     println!("Capabilities:       {}", h.capabilities.join(" "));
