@@ -222,6 +222,26 @@ fn parallel_tags_lose_nothing() {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.root().join("oci/index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 3);
+    // Lost updates: 16 racing tags to 16 different names all land, in their
+    // revision logs and in index.json (rewritten by each of them).
+    let racers: Vec<_> = (0..16)
+        .map(|i| {
+            s.cmd()
+                .args(["tag", "busybox:fixture", &format!("race{i}:t")])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in racers {
+        assert!(c.wait().unwrap().success());
+    }
+    for i in 0..16 {
+        let revs = s.ok(&["revisions", &format!("race{i}:t"), "--format", "json"]);
+        assert_eq!(revs.matches("\"rev\"").count(), 1, "race{i}:t");
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.root().join("oci/index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 3 + 16);
 }
 
 #[test]
