@@ -13,4 +13,5 @@ pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod supervisor;
+pub mod text;
 pub mod units;

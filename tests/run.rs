@@ -662,6 +662,7 @@ fn nothing_left_behind_after_100_runs() {
     // One run first: it creates the shared `skiff` parent cgroups.
     run(&s, &[], &["true"]);
     let (mounts, cgroups) = (mountinfo(), skiff_cgroups());
+    let mut ids = Vec::new();
     for i in 0..100 {
         let o = run(
             &s,
@@ -675,19 +676,28 @@ fn nothing_left_behind_after_100_runs() {
                 "--tmpfs",
                 "/run",
             ],
-            &["sh", "-c", "sleep 0 & echo $$"],
+            &["sh", "-c", "sleep 0 & echo $$ $(hostname)"],
         );
-        assert_eq!(stdout(&o), "1\n", "run {i}: {}", stderr(&o));
+        // The host name is the short container id: the cgroups to look for.
+        let out = stdout(&o);
+        let (pid, short_id) = out.trim().split_once(' ').unwrap_or_default();
+        assert_eq!(pid, "1", "run {i}: {}", stderr(&o));
+        ids.push(short_id.to_string());
     }
     // Failures must not leave anything either.
     run(&s, &[], &["no-such-command"]);
     run(&s, &["-u", "ghost"], &["true"]);
     assert_eq!(mountinfo(), mounts, "mounts changed");
-    // Only what appeared counts: other skiff processes on this host may end
-    // containers (and remove their cgroups) meanwhile.
+    // Only this test's containers count: other skiff processes on this host
+    // may start and end containers (and their cgroups) meanwhile.
     let left: Vec<PathBuf> = skiff_cgroups()
         .into_iter()
         .filter(|c| !cgroups.contains(c))
+        .filter(|c| {
+            let name = c.file_name().unwrap_or_default().to_string_lossy();
+            ids.iter()
+                .any(|id| !id.is_empty() && name.starts_with(id.as_str()))
+        })
         .collect();
     assert_eq!(left, Vec::<PathBuf>::new(), "cgroups left behind");
     assert_eq!(containers_left(&s), 0);

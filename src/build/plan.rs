@@ -407,35 +407,10 @@ fn near_stage_name(word: &str, names: &[Option<String>]) -> Option<String> {
     names
         .iter()
         .flatten()
-        .map(|n| (edit_distance(&w, n), n))
+        .map(|n| (crate::text::edit_distance(&w, n), n))
         .filter(|(d, n)| *d > 0 && *d <= 2 && *d < n.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n.clone())
-}
-
-/// Levenshtein distance, with a swap of two neighbours counted as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 /// Resolves `COPY --from=X` in stage `current` the way buildkit does: a
