@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod image;
 pub mod network;
 pub mod observe;
+pub mod oci;
 pub mod registry;
 pub mod runtime;
 pub mod store;

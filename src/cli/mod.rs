@@ -12,6 +12,7 @@ mod groups;
 mod images;
 mod network;
 mod observe;
+pub mod oci;
 mod prune;
 mod registry;
 mod run;
@@ -189,6 +190,19 @@ pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
 }
 
 pub fn main() -> i32 {
+    // runc's command line: as `skiff-runc` (a link) or `skiff oci ...`.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "skiff-runc");
+    if called {
+        return oci::main(args);
+    }
+    if args.get(1).is_some_and(|a| a == "oci") {
+        args.remove(1);
+        return oci::main(args);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -40,6 +40,7 @@ pub mod error;
 pub mod fds;
 pub mod host;
 pub mod network;
+pub mod oci;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -249,3 +249,14 @@ pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> st
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
+
+/// setdomainname(2) (nix wraps only sethostname).
+pub fn setdomainname(name: &str) -> std::io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, alive for the call.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

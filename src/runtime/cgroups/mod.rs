@@ -91,6 +91,19 @@ impl Cgroup {
         }
     }
 
+    /// A cgroup at `rel` below the hierarchy root (an OCI `cgroupsPath`).
+    pub fn create_at(rel: &Path, resources: &Resources) -> Result<Cgroup> {
+        if host_is_unified() {
+            Ok(Cgroup::V2(v2::CgroupV2::create_at(
+                Path::new(CGROUP_ROOT),
+                rel,
+                resources,
+            )?))
+        } else {
+            Ok(Cgroup::V1(v1::CgroupV1::create_at(rel, resources)?))
+        }
+    }
+
     /// Move `pid` (the container init, not yet running the container's
     /// program) into the cgroup.
     pub fn add_task(&self, pid: Pid) -> Result<()> {

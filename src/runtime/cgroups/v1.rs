@@ -76,6 +76,11 @@ pub fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
 
 impl CgroupV1 {
     pub fn create(id: &str, res: &Resources) -> Result<CgroupV1> {
+        CgroupV1::create_at(&Path::new(PARENT).join(id), res)
+    }
+
+    /// A cgroup at `rel` below each hierarchy's root (an OCI `cgroupsPath`).
+    pub fn create_at(rel: &Path, res: &Resources) -> Result<CgroupV1> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(
             RuntimeError::io("cannot read", Path::new("/proc/self/mountinfo")),
         )?;
@@ -91,7 +96,7 @@ impl CgroupV1 {
             {
                 continue; // the same hierarchy mounted twice
             }
-            let dir = h.mountpoint.join(PARENT).join(id);
+            let dir = h.mountpoint.join(rel);
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 cg.remove_quietly();
                 return Err(RuntimeError::Cgroup {

@@ -35,15 +35,20 @@ fn enable_controllers(dir: &Path, wanted: &[&str]) -> Result<Vec<String>> {
 
 impl CgroupV2 {
     pub fn create(root: &Path, id: &str, res: &Resources) -> Result<CgroupV2> {
+        CgroupV2::create_at(root, &Path::new(PARENT).join(id), res)
+    }
+
+    /// A cgroup at `rel` below `root` (an OCI `cgroupsPath`).
+    pub fn create_at(root: &Path, rel: &Path, res: &Resources) -> Result<CgroupV2> {
         let wanted = ["memory", "pids", "cpu", "io"];
         enable_controllers(root, &wanted)?;
-        let parent = root.join(PARENT);
+        let parent = root.join(rel.parent().unwrap_or(Path::new(PARENT)));
         std::fs::create_dir_all(&parent).map_err(|e| RuntimeError::Cgroup {
             path: parent.clone(),
             msg: format!("cannot create: {e}"),
         })?;
         let enabled = enable_controllers(&parent, &wanted)?;
-        let path = parent.join(id);
+        let path = root.join(rel);
         // A directory left by a skiff that was killed: empty it and reuse the id.
         if path.exists() {
             remove_dir(&path)?;

@@ -40,6 +40,12 @@ impl Seccomp {
             return Ok(Seccomp::Unconfined);
         }
         let json = read_profile(value)?;
+        Seccomp::from_json(value, json)
+    }
+
+    /// A docker-format profile already in memory (an OCI `linux.seccomp`
+    /// object has the same shape), checked as [`Seccomp::from_option`] does.
+    pub fn from_json(value: &str, json: String) -> std::result::Result<Seccomp, ProfileError> {
         let s = Seccomp::Profile {
             path: value.to_string(),
             json,

@@ -1,0 +1,287 @@
+//! An OCI runtime-spec bundle (`config.json` read with oci-spec's types),
+//! run by the runtime: what `skiff-runc create` needs below the command line.
+//!
+//! | step | file |
+//! | --- | --- |
+//! | clone into the spec's namespaces (or join the given paths), cgroup, wait for the init | `mod.rs` ([`spawn`]) |
+//! | the init: rootfs, devices, pivot_root, masked paths, credentials, seccomp, exec.fifo, exec | `init.rs` |
+//! | `mounts[]` with their options, `linux.devices`, masked and read-only paths | `mounts.rs` |
+//! | capabilities, rlimits, user and groups, seccomp | `creds.rs` |
+//! | one hook: state on stdin, timeout | `hook.rs` |
+//!
+//! What the runtime cannot honour is refused by [`check`] before anything
+//! is created, with the field's name in the message.
+
+pub mod creds;
+pub mod hook;
+pub mod init;
+pub mod mounts;
+
+use super::cgroups::{Cgroup, Placement};
+use super::error::{Result, RuntimeError};
+use super::process::channel::{self, Message};
+use super::sys::{clone_fork, clone_fork_into_cgroup, Forked};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What the init of a bundle needs besides the spec.
+pub struct Launch<'a> {
+    pub spec: &'a Spec,
+    /// The bundle's root filesystem (absolute).
+    pub rootfs: &'a Path,
+    /// `exec.fifo`: the init waits on it until `start`.
+    pub fifo: &'a Path,
+    /// `--no-pivot`: MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+}
+
+/// A started init waiting on its exec.fifo, and the pty master when
+/// `process.terminal` is set.
+pub struct Started {
+    pub pid: Pid,
+    pub console: Option<OwnedFd>,
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
+    }
+}
+
+/// Refuse what the runtime does not do, naming the field.
+pub fn check(spec: &Spec) -> Result<()> {
+    let unsupported = |what: &str| {
+        Err(RuntimeError::Invalid(format!(
+            "{what} is not supported by skiff-runc; remove it from config.json"
+        )))
+    };
+    let Some(linux) = spec.linux() else {
+        return unsupported("a config.json without a \"linux\" section");
+    };
+    let Some(process) = spec.process() else {
+        return unsupported("a config.json without \"process\"");
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(RuntimeError::Invalid(
+            "process.args must name the program to run".into(),
+        ));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(RuntimeError::Invalid(format!(
+            "process.cwd {:?} must be an absolute path",
+            process.cwd()
+        )));
+    }
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut seen = Vec::new();
+    for ns in &namespaces {
+        if seen.contains(&ns.typ()) {
+            return Err(RuntimeError::Invalid(format!(
+                "linux.namespaces lists {} twice",
+                ns.typ()
+            )));
+        }
+        seen.push(ns.typ());
+        match ns.typ() {
+            LinuxNamespaceType::User => {
+                return unsupported("a user namespace (linux.namespaces type user)")
+            }
+            LinuxNamespaceType::Time => {
+                return unsupported("a time namespace (linux.namespaces type time)")
+            }
+            _ => {}
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(RuntimeError::Invalid(format!(
+                    "linux.namespaces {} path {} must be absolute",
+                    ns.typ(),
+                    p.display()
+                )));
+            }
+        }
+    }
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount)
+    {
+        return unsupported("a container without a mount namespace");
+    }
+    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    {
+        return unsupported("linux.uidMappings/gidMappings");
+    }
+    if linux.intel_rdt().is_some() {
+        return unsupported("linux.intelRdt");
+    }
+    if linux.personality().is_some() {
+        return unsupported("linux.personality");
+    }
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+        || process
+            .selinux_label()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+    {
+        return unsupported("process.apparmorProfile/selinuxLabel");
+    }
+    for m in spec.mounts().iter().flatten() {
+        mounts::check(m)?;
+    }
+    for p in linux
+        .masked_paths()
+        .iter()
+        .flatten()
+        .chain(linux.readonly_paths().iter().flatten())
+    {
+        mounts::check_container_path(p, "linux.maskedPaths/readonlyPaths")?;
+    }
+    if let Some(s) = linux.seccomp() {
+        creds::seccomp_of(s)?;
+    }
+    Ok(())
+}
+
+/// Clone the init into the spec's namespaces (joining those given by path),
+/// put it into `cgroup`, and wait until it has built the container and sits
+/// on the exec.fifo. On error the init is gone.
+pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
+    check(launch.spec)?;
+    let linux = launch
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::Invalid("config.json has no \"linux\" section".into()))?;
+    let mut flags = CloneFlags::empty();
+    let mut join: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+    let mut new_cgroup_ns = false;
+    for ns in linux.namespaces().iter().flatten() {
+        match ns.path() {
+            Some(p) => {
+                let f = std::fs::File::open(p)
+                    .map_err(RuntimeError::io("cannot open the namespace", p))?;
+                if ns.typ() == LinuxNamespaceType::Pid {
+                    // Applies to the children of this process: the init.
+                    nix::sched::setns(&f, CloneFlags::CLONE_NEWPID).map_err(RuntimeError::sys(
+                        format!("join the pid namespace {}", p.display()),
+                    ))?;
+                } else {
+                    join.push((ns.typ(), f.into()));
+                }
+            }
+            None if ns.typ() == LinuxNamespaceType::Cgroup => new_cgroup_ns = true,
+            None => flags |= ns_flag(ns.typ()),
+        }
+    }
+    let (ours, theirs) = channel::pair()?;
+    let placement = cgroup.placement()?;
+    let cgroup_fs = cgroup.mounts();
+    let mut ctx = init::Context {
+        launch,
+        join: &join,
+        new_cgroup_ns,
+        cgroup_fs: &cgroup_fs,
+        join_cgroup: None,
+        wait_for_go: false,
+    };
+    let raw = flags.bits();
+    let forked = match &placement {
+        Placement::SelfJoin(tasks) => {
+            ctx.join_cgroup = Some(tasks.as_slice());
+            clone_fork(raw)
+        }
+        Placement::CloneInto(fd) => match clone_fork_into_cgroup(raw, fd.as_fd()) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+                ) =>
+            {
+                ctx.wait_for_go = true;
+                clone_fork(raw)
+            }
+            other => other,
+        },
+    };
+    let pid = match forked.map_err(|e| RuntimeError::Sys {
+        what: "clone the container init".into(),
+        source: e,
+    })? {
+        Forked::Child => {
+            drop(ours);
+            init::main(&ctx, theirs)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    let reap = |pid: Pid| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    };
+    if ctx.wait_for_go {
+        if let Err(e) = cgroup.add_task(pid).and_then(|_| ours.send(&Message::Go)) {
+            reap(pid);
+            return Err(e);
+        }
+    }
+    let mut console = None;
+    loop {
+        match ours.recv() {
+            Ok(None) => return Ok(Started { pid, console }),
+            Ok(Some(Message::Console(fd))) => console = Some(fd),
+            Ok(Some(Message::Failed { code, message })) => {
+                let _ = waitpid(pid, None);
+                return Err(if code == 125 {
+                    RuntimeError::Init(message)
+                } else {
+                    RuntimeError::Exec { code, message }
+                });
+            }
+            Ok(Some(Message::Go)) | Err(_) => {
+                reap(pid);
+                return Err(RuntimeError::Init(
+                    "the container init stopped talking before it was ready".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// The bundle's `root.path`, relative to the bundle directory unless absolute.
+pub fn rootfs_of(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::Invalid("config.json has no root.path".into()))?;
+    let p = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let p = p
+        .canonicalize()
+        .map_err(RuntimeError::io("root.path: cannot open", &p))?;
+    if !p.is_dir() {
+        return Err(RuntimeError::Invalid(format!(
+            "root.path {} is not a directory",
+            p.display()
+        )));
+    }
+    Ok(p)
+}
