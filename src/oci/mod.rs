@@ -169,6 +169,9 @@ fn create_in(
     let fifo = dir.join(state::FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| io("cannot create", &fifo)(e.into()))?;
+    // Not the umask's: the init may write to it as another user.
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
+        .map_err(io("cannot chmod", &fifo))?;
     let cg_rel = resources::cgroup_path(spec, id);
     let cgroup = Cgroup::create_at(&cg_rel, &resources::of(spec))?;
     let launch = rt::Launch {
@@ -453,4 +456,4 @@ pub fn features() -> serde_json::Value {
     })
 }
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

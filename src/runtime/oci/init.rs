@@ -224,7 +224,13 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     }
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
-    exec::find_program(&args[0], &env)?;
+    let program = exec::find_program(&args[0], &env)?;
+    if let Err(e) = std::fs::metadata(&program) {
+        return Err(RuntimeError::Exec {
+            code: exec::EXIT_NOT_FOUND,
+            message: format!("exec: {program:?}: {e}"),
+        });
+    }
     Ok(fifo)
 }
 
