@@ -95,7 +95,7 @@ pub struct CreateOptions {
 pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-    let spec: Spec = serde_json::from_str(&text).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         OciError::Invalid(format!(
             "{}: {e} (line {}, column {})",
             path.display(),
@@ -103,6 +103,12 @@ pub fn load_bundle(bundle: &Path) -> Result<Spec> {
             e.column()
         ))
     })?;
+    for name in drop_unknown_capabilities(&mut value) {
+        // As runc: a capability this runtime does not know is skipped.
+        eprintln!("skiff-runc: warning: ignoring unknown capability {name}");
+    }
+    let spec: Spec = serde_json::from_value(value)
+        .map_err(|e| OciError::Invalid(format!("{}: {e}", path.display())))?;
     if !spec.version().starts_with("1.") {
         return Err(OciError::Invalid(format!(
             "{}: ociVersion {:?} is not supported (1.x is)",
@@ -114,6 +120,29 @@ pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     resources::check(&spec)?;
     resources::check_path(&spec)?;
     Ok(spec)
+}
+
+/// Remove names oci-spec does not know from `process.capabilities`;
+/// returns them.
+fn drop_unknown_capabilities(v: &mut serde_json::Value) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let Some(sets) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return dropped;
+    };
+    for list in sets.values_mut().filter_map(|l| l.as_array_mut()) {
+        list.retain(|c| {
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known {
+                dropped.push(c.to_string());
+            }
+            known
+        });
+    }
+    dropped
 }
 
 /// `create`: everything up to the user's program, which waits for `start`.
