@@ -158,7 +158,7 @@ impl Bundle {
 
     fn nothing_left(&self, id: &str) {
         assert!(!self.state.join(id).exists(), "state of {id} left behind");
-        for h in ["pids", "memory", "cpu,cpuacct"] {
+        for h in ["pids", "memory", "cpu", "cpuacct", "cpuset", "devices"] {
             let p = Path::new("/sys/fs/cgroup").join(h).join("skiff").join(id);
             assert!(!p.exists(), "cgroup {} left behind", p.display());
         }
@@ -458,4 +458,47 @@ fn called_as_skiff_runc() {
     let line: Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
     assert_eq!(line["level"], "error");
     assert!(line["msg"].as_str().unwrap().contains("does not exist"));
+}
+
+#[test]
+fn resources_and_cgroups_path_reach_the_cgroup() {
+    let unified = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" /sys/fs/cgroup ") && l.contains(" - cgroup2 "));
+    let mut cfg = config(&["sleep", "30"]);
+    let id = uid("res");
+    let rel = format!("skiff-oci-test/{id}");
+    cfg["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+    cfg["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    cfg["linux"]["resources"]["pids"] = json!({"limit": 32});
+    if !unified {
+        cfg["linux"]["resources"]["cpu"] =
+            json!({"shares": 512, "quota": 50000, "period": 200000, "cpus": "0"});
+    }
+    let b = Bundle::new(&cfg);
+    b.create(&id);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cg.contains(&rel), "{cg}");
+    if !unified {
+        let read = |h: &str, f: &str| {
+            std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(h).join(&rel).join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(read("pids", "pids.max"), "32");
+        assert_eq!(read("cpu", "cpu.shares"), "512");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "200000");
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpuset", "cpuset.cpus"), "0");
+    }
+    b.ok(&["delete", "--force", &id]);
+    for h in ["pids", "memory", "cpu", "cpuset"] {
+        let p = Path::new("/sys/fs/cgroup").join(h).join(&rel);
+        assert!(!p.exists(), "{} left behind", p.display());
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(h).join("skiff-oci-test"));
+    }
 }

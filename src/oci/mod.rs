@@ -17,7 +17,7 @@
 pub mod resources;
 pub mod state;
 
-use crate::runtime::cgroups::Cgroup;
+use crate::runtime::cgroups::{v1_extra, Cgroup};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::oci::{self as rt, hook};
 use nix::sys::signal::Signal;
@@ -134,8 +134,7 @@ fn drop_unknown_capabilities(v: &mut serde_json::Value) -> Vec<String> {
     };
     for list in sets.values_mut().filter_map(|l| l.as_array_mut()) {
         list.retain(|c| {
-            let known =
-                serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
             if !known {
                 dropped.push(c.to_string());
             }
@@ -180,6 +179,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Pid> {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
             let _ = cg.remove();
+            v1_extra::remove(&resources::cgroup_path(&spec, id));
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -203,16 +203,23 @@ fn create_in(
         .map_err(io("cannot chmod", &fifo))?;
     let cg_rel = resources::cgroup_path(spec, id);
     let cgroup = Cgroup::create_at(&cg_rel, &resources::of(spec))?;
-    let launch = rt::Launch {
+    let extra_tasks = if crate::runtime::cgroups::host_is_unified() {
+        Ok(Vec::new())
+    } else {
+        v1_extra::apply(&cg_rel, &resources::v1_extras(spec))
+    };
+    let launch = extra_tasks.map(|extra_tasks| rt::Launch {
         spec,
         rootfs,
         fifo: &fifo,
         no_pivot: opts.no_pivot,
-    };
-    let started = match rt::spawn(&launch, &cgroup) {
+        extra_tasks,
+    });
+    let started = match launch.and_then(|l| rt::spawn(&l, &cgroup)) {
         Ok(s) => s,
         Err(e) => {
             let _ = cgroup.remove();
+            v1_extra::remove(&cg_rel);
             return Err(e.into());
         }
     };
@@ -396,6 +403,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     let _ = Cgroup::create_at(&r.cgroup, &Default::default()).and_then(|c| c.remove());
+    v1_extra::remove(&r.cgroup);
     let spec = load_bundle(&r.bundle).ok();
     std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
     if let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) {

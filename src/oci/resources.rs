@@ -13,12 +13,44 @@ pub fn check(spec: &Spec) -> Result<()> {
         return Ok(());
     };
     let v = serde_json::to_value(r).map_err(|e| OciError::Invalid(e.to_string()))?;
-    let allowed: &[(&str, &[&str])] = &[
-        ("devices", &[]),
-        ("memory", &["limit", "swap"]),
-        ("cpu", &["quota", "period"]),
-        ("pids", &["limit"]),
-    ];
+    let v1 = !crate::runtime::cgroups::host_is_unified();
+    let allowed: &[(&str, &[&str])] = if v1 {
+        &[
+            ("devices", &[]),
+            (
+                "memory",
+                &[
+                    "limit",
+                    "reservation",
+                    "swap",
+                    "kernel",
+                    "kernelTCP",
+                    "swappiness",
+                    "disableOOMKiller",
+                ],
+            ),
+            (
+                "cpu",
+                &[
+                    "quota",
+                    "period",
+                    "shares",
+                    "realtimeRuntime",
+                    "realtimePeriod",
+                    "cpus",
+                    "mems",
+                ],
+            ),
+            ("pids", &["limit"]),
+        ]
+    } else {
+        &[
+            ("devices", &[]),
+            ("memory", &["limit"]),
+            ("cpu", &["quota", "period"]),
+            ("pids", &["limit"]),
+        ]
+    };
     for (k, val) in v.as_object().into_iter().flatten() {
         if val.is_null() {
             continue;
@@ -40,7 +72,7 @@ pub fn check(spec: &Spec) -> Result<()> {
 
 fn unsupported(what: &str) -> OciError {
     OciError::Invalid(format!(
-        "linux.resources.{what} is not supported by skiff-runc (memory.limit, cpu.quota/period, pids.limit are)"
+        "linux.resources.{what} is not supported by skiff-runc on this host (see `skiff-runc features`)"
     ))
 }
 
@@ -52,7 +84,12 @@ pub fn of(spec: &Spec) -> Resources {
     if let Some(m) = r.memory().as_ref().and_then(|m| m.limit()) {
         out.memory = (m > 0).then_some(m as u64);
     }
-    if let Some(c) = r.cpu() {
+    // On v1 quota and period are written as given (`v1_extras`).
+    if let Some(c) = r
+        .cpu()
+        .as_ref()
+        .filter(|_| crate::runtime::cgroups::host_is_unified())
+    {
         if let (Some(q), p) = (c.quota(), c.period().unwrap_or(CPU_PERIOD_US)) {
             if q > 0 && p > 0 {
                 out.cpu_quota = Some((q as u64).saturating_mul(CPU_PERIOD_US) / p);
@@ -61,6 +98,58 @@ pub fn of(spec: &Spec) -> Resources {
     }
     if let Some(p) = r.pids().as_ref().map(|p| p.limit()) {
         out.pids = (p > 0).then_some(p as u64);
+    }
+    out
+}
+
+/// The v1 settings beyond `Resources` (see `cgroups::v1_extra`).
+pub fn v1_extras(spec: &Spec) -> Vec<crate::runtime::cgroups::v1_extra::Setting> {
+    let mut out = Vec::new();
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return out;
+    };
+    if let Some(m) = r.memory() {
+        if let Some(v) = m.reservation() {
+            out.push(("memory", "memory.soft_limit_in_bytes", v.to_string()));
+        }
+        if let Some(v) = m.swap() {
+            out.push(("memory", "memory.memsw.limit_in_bytes", v.to_string()));
+        }
+        if let Some(v) = m.kernel() {
+            out.push(("memory", "memory.kmem.limit_in_bytes", v.to_string()));
+        }
+        if let Some(v) = m.kernel_tcp() {
+            out.push(("memory", "memory.kmem.tcp.limit_in_bytes", v.to_string()));
+        }
+        if let Some(v) = m.swappiness() {
+            out.push(("memory", "memory.swappiness", v.to_string()));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            out.push(("memory", "memory.oom_control", "1".into()));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(v) = c.period() {
+            out.push(("cpu", "cpu.cfs_period_us", v.to_string()));
+        }
+        if let Some(v) = c.quota() {
+            out.push(("cpu", "cpu.cfs_quota_us", v.to_string()));
+        }
+        if let Some(v) = c.shares() {
+            out.push(("cpu", "cpu.shares", v.to_string()));
+        }
+        if let Some(v) = c.realtime_period() {
+            out.push(("cpu", "cpu.rt_period_us", v.to_string()));
+        }
+        if let Some(v) = c.realtime_runtime() {
+            out.push(("cpu", "cpu.rt_runtime_us", v.to_string()));
+        }
+        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
+            out.push(("cpuset", "cpuset.cpus", v.clone()));
+        }
+        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
+            out.push(("cpuset", "cpuset.mems", v.clone()));
+        }
     }
     out
 }

@@ -10,6 +10,7 @@
 pub mod devices;
 mod devices_bpf;
 pub mod v1;
+pub mod v1_extra;
 pub mod v2;
 
 use super::error::{Result, RuntimeError};

@@ -117,21 +117,10 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         })?;
     }
 
-    // The root filesystem.
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("") => make_root_rslave()?,
-        Some(p) => {
-            let (_, prop, _) = mounts::parse_options(&[p.to_string()]);
-            nix::mount::mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                prop | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(RuntimeError::sys(format!("set rootfsPropagation {p}")))?;
-        }
-    }
+    // The root filesystem. Nothing propagates to the host while it is
+    // built (and pivot_root refuses a shared parent); `rootfsPropagation`
+    // applies to the new root once it is `/`.
+    make_root_rslave()?;
     let rootfs = ctx.launch.rootfs;
     nix::mount::mount(
         Some(rootfs),
@@ -165,6 +154,26 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
     } else {
         pivot::pivot(rootfs)?;
+    }
+    if let Some(p) = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let (_, prop, _) = mounts::parse_options(&[p.to_string()]);
+        if prop.is_empty() {
+            return Err(RuntimeError::Invalid(format!(
+                "linux.rootfsPropagation {p:?}: use shared, slave, private or unbindable (r-prefixed too)"
+            )));
+        }
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            prop | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(RuntimeError::sys(format!("set rootfsPropagation {p}")))?;
     }
     mounts::mask_and_protect(
         linux.masked_paths().as_deref().unwrap_or(&[]),

@@ -38,6 +38,8 @@ pub struct Launch<'a> {
     pub fifo: &'a Path,
     /// `--no-pivot`: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// More v1 `tasks` files to join (cgroups::v1_extra: cpuset).
+    pub extra_tasks: Vec<PathBuf>,
 }
 
 /// A started init waiting on its exec.fifo, and the pty master when
@@ -190,7 +192,13 @@ pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
         }
     }
     let (ours, theirs) = channel::pair()?;
-    let placement = cgroup.placement()?;
+    let placement = match cgroup.placement()? {
+        Placement::SelfJoin(mut tasks) => {
+            tasks.extend(launch.extra_tasks.iter().cloned());
+            Placement::SelfJoin(tasks)
+        }
+        other => other,
+    };
     let cgroup_fs = cgroup.mounts();
     let mut ctx = init::Context {
         launch,
