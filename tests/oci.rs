@@ -369,14 +369,24 @@ fn hostile_config_json_is_refused_with_nothing_left() {
             "cgroupsPath",
         ),
         (
-            "user namespace",
+            "user namespace without mappings",
             Box::new(|c| {
                 c["linux"]["namespaces"]
                     .as_array_mut()
                     .unwrap()
                     .push(json!({"type": "user"}))
             }),
-            "not supported",
+            "uidMappings",
+        ),
+        (
+            "no mount namespace",
+            Box::new(|c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "mount")
+            }),
+            "mount namespace",
         ),
         (
             "seccomp that allows by default (skiff takes allow-lists)",
@@ -501,4 +511,34 @@ fn resources_and_cgroups_path_reach_the_cgroup() {
         assert!(!p.exists(), "{} left behind", p.display());
         let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(h).join("skiff-oci-test"));
     }
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    let mut cfg = config(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map /proc/self/gid_map; ls -l /dev/null",
+    ]);
+    cfg["process"]["user"] = json!({"uid": 0, "gid": 0});
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let b = Bundle::new(&cfg);
+    let id = uid("userns");
+    let o = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = b.output();
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words[0], "0", "{out}");
+    assert_eq!(&words[1..4], ["0", "100000", "65536"], "{out}");
+    assert_eq!(&words[4..7], ["0", "100000", "65536"], "{out}");
+    assert!(
+        out.contains("1,   3"),
+        "/dev/null is not the null device: {out}"
+    );
+    b.nothing_left(&id);
 }

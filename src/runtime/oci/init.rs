@@ -85,6 +85,28 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     if let Some(tasks) = ctx.join_cgroup {
         cgroups::join_self(tasks)?;
     }
+    if linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User)
+    {
+        // Root of the new user namespace (when 0 is mapped), so what the
+        // init creates has a mapped owner.
+        let root_mapped = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+            m.iter().flatten().any(|m| m.container_id() == 0)
+        };
+        if root_mapped(linux.gid_mappings()) {
+            let g = nix::unistd::Gid::from_raw(0);
+            nix::unistd::setresgid(g, g, g)
+                .map_err(RuntimeError::sys("setgid 0 in the user namespace"))?;
+        }
+        if root_mapped(linux.uid_mappings()) {
+            let u = nix::unistd::Uid::from_raw(0);
+            nix::unistd::setresuid(u, u, u)
+                .map_err(RuntimeError::sys("setuid 0 in the user namespace"))?;
+        }
+    }
     for (typ, fd) in ctx.join {
         nix::sched::setns(fd, super::ns_flag(*typ))
             .map_err(RuntimeError::sys(format!("join the {typ} namespace")))?;

@@ -97,8 +97,8 @@ pub fn check(spec: &Spec) -> Result<()> {
         }
         seen.push(ns.typ());
         match ns.typ() {
-            LinuxNamespaceType::User => {
-                return unsupported("a user namespace (linux.namespaces type user)")
+            LinuxNamespaceType::User if ns.path().is_some() => {
+                return unsupported("joining a user namespace by path")
             }
             LinuxNamespaceType::Time => {
                 return unsupported("a time namespace (linux.namespaces type time)")
@@ -121,10 +121,16 @@ pub fn check(spec: &Spec) -> Result<()> {
     {
         return unsupported("a container without a mount namespace");
     }
-    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-    {
-        return unsupported("linux.uidMappings/gidMappings");
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        && linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    let userns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    if userns != maps {
+        return Err(RuntimeError::Invalid(
+            "a user namespace needs linux.uidMappings and linux.gidMappings, and they need one"
+                .into(),
+        ));
     }
     if linux.intel_rdt().is_some() {
         return unsupported("linux.intelRdt");
@@ -208,8 +214,15 @@ pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
         join_cgroup: None,
         wait_for_go: false,
     };
+    let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
+    if userns {
+        // The init cannot write the host's cgroup files, nor its own maps:
+        // skiff does both, then sends Go.
+        ctx.wait_for_go = true;
+    }
     let raw = flags.bits();
     let forked = match &placement {
+        Placement::SelfJoin(_) if userns => clone_fork(raw),
         Placement::SelfJoin(tasks) => {
             ctx.join_cgroup = Some(tasks.as_slice());
             clone_fork(raw)
@@ -243,7 +256,23 @@ pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
         let _ = waitpid(pid, None);
     };
     if ctx.wait_for_go {
-        if let Err(e) = cgroup.add_task(pid).and_then(|_| ours.send(&Message::Go)) {
+        let prepared = cgroup
+            .add_task(pid)
+            .and_then(|_| {
+                for t in &launch.extra_tasks {
+                    std::fs::write(t, pid.to_string())
+                        .map_err(RuntimeError::io("cannot join", t))?;
+                }
+                Ok(())
+            })
+            .and_then(|_| {
+                if userns {
+                    write_maps(pid, linux)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = prepared.and_then(|_| ours.send(&Message::Go)) {
             reap(pid);
             return Err(e);
         }
@@ -269,6 +298,24 @@ pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
             }
         }
     }
+}
+
+/// uid_map and gid_map of the init's new user namespace.
+fn write_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let lines = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, text) in [
+        ("uid_map", lines(linux.uid_mappings())),
+        ("gid_map", lines(linux.gid_mappings())),
+    ] {
+        let p = PathBuf::from(format!("/proc/{pid}/{file}"));
+        std::fs::write(&p, text).map_err(RuntimeError::io("cannot write", &p))?;
+    }
+    Ok(())
 }
 
 /// The bundle's `root.path`, relative to the bundle directory unless absolute.

@@ -209,7 +209,7 @@ pub fn make_devices(root: BorrowedFd<'_>, extra: &[LinuxDevice]) -> Result<()> {
         if Path::new(&p).exists() {
             continue;
         }
-        node(
+        node_or_bind(
             &p,
             SFlag::S_IFCHR,
             0o666,
@@ -250,13 +250,45 @@ pub fn make_devices(root: BorrowedFd<'_>, extra: &[LinuxDevice]) -> Result<()> {
         let p = format!("{}/{name}", fd_path(&pdir));
         let _ = std::fs::remove_file(&p);
         let mode = d.file_mode().unwrap_or(0o666);
-        node(&p, kind, mode, d.major() as u64, d.minor() as u64, &path)?;
+        let bound = node_or_bind(&p, kind, mode, d.major() as u64, d.minor() as u64, &path)?;
         let uid = d.uid().map(nix::unistd::Uid::from_raw);
         let gid = d.gid().map(nix::unistd::Gid::from_raw);
-        nix::unistd::chown(p.as_str(), uid, gid)
-            .map_err(RuntimeError::sys(format!("chown {path}")))?;
+        if !bound {
+            nix::unistd::chown(p.as_str(), uid, gid)
+                .map_err(RuntimeError::sys(format!("chown {path}")))?;
+        }
     }
     Ok(())
+}
+
+/// mknod, or in a user namespace (where mknod is refused) a bind mount of
+/// the host's node at the same path, as runc does.
+/// Returns whether it bound the host's node.
+fn node_or_bind(
+    p: &str,
+    kind: SFlag,
+    mode: u32,
+    major: u64,
+    minor: u64,
+    what: &str,
+) -> Result<bool> {
+    match mknod(
+        p,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    ) {
+        Err(nix::errno::Errno::EPERM) => {
+            std::fs::File::create(p).map_err(RuntimeError::io("cannot create", Path::new(p)))?;
+            mount(what, p, None, MsFlags::MS_BIND, None, what)?;
+            Ok(true)
+        }
+        _ => {
+            let _ = std::fs::remove_file(p);
+            node(p, kind, mode, major, minor, what)?;
+            Ok(false)
+        }
+    }
 }
 
 fn node(p: &str, kind: SFlag, mode: u32, major: u64, minor: u64, what: &str) -> Result<()> {
