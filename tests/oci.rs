@@ -542,3 +542,40 @@ fn user_namespace_with_mappings() {
     );
     b.nothing_left(&id);
 }
+
+#[test]
+fn exec_runs_in_the_running_container() {
+    let b = Bundle::new(&config(&["sleep", "30"]));
+    let id = uid("exec");
+    b.create(&id);
+    // Not yet running: refused.
+    assert!(b.fails(&["exec", &id, "true"]).contains("created"));
+    b.ok(&["start", &id]);
+    let o = b.oci(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/cmdline; echo; exit 4",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let proc_json = b.tmp.root().join("process.json");
+    std::fs::write(
+        &proc_json,
+        json!({"args": ["sh", "-c", "id -u; echo $FOO; pwd"], "env": ["FOO=bar", "PATH=/bin"],
+               "cwd": "/tmp", "user": {"uid": 1000, "gid": 1000}})
+        .to_string(),
+    )
+    .unwrap();
+    b.ok(&["exec", "--process", proc_json.to_str().unwrap(), &id]);
+    let out = b.output();
+    assert!(out.contains("ocitest\nsleep"), "{out}");
+    assert!(out.contains("1000\nbar\n/tmp\n"), "{out}");
+    b.ok(&["delete", "--force", &id]);
+    b.nothing_left(&id);
+}

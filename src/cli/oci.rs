@@ -197,8 +197,22 @@ fn dispatch(cli: &OciCli) -> Result<i32> {
             Ok(0)
         }
         OciCommand::Run { create, detach } => run(root, create, *detach),
-        OciCommand::Exec { .. } => {
-            bail!("exec is not supported by skiff-runc yet; run a second container in the same namespaces (linux.namespaces[].path) instead")
+        OciCommand::Exec {
+            process,
+            detach,
+            pid_file,
+            id,
+            args,
+        } => {
+            sealed_exe::ensure().context("cannot protect the skiff binary")?;
+            let mut sig = crate::runtime::signals::Forwarder::install()?;
+            let req = oci::exec::ExecRequest {
+                process_file: process.as_deref(),
+                args,
+                detach: *detach,
+                pid_file: pid_file.as_deref(),
+            };
+            Ok(oci::exec::exec(root, id, &req, &mut sig)?)
         }
         OciCommand::Ps { format, id } => {
             let pids = oci::ps(root, id)?;

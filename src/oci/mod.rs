@@ -14,6 +14,7 @@
 //!
 //! Layering: cli → oci → runtime.
 
+pub mod exec;
 pub mod resources;
 pub mod state;
 
@@ -23,7 +24,8 @@ use crate::runtime::oci::{self as rt, hook};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Hook, Spec};
-use state::{Record, Status};
+use state::Record;
+pub use state::Status;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -59,7 +61,10 @@ pub enum OciError {
 
 pub type Result<T> = std::result::Result<T, OciError>;
 
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> OciError + 'a {
+pub(crate) fn io<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> OciError + 'a {
     move |source| OciError::Io {
         what,
         path: path.to_path_buf(),
@@ -259,7 +264,7 @@ fn create_in(
     Ok(pid)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -284,7 +289,7 @@ fn send_console(sock: &Path, master: std::os::fd::BorrowedFd<'_>) -> Result<()> 
     Ok(())
 }
 
-fn load(root: &Path, id: &str) -> Result<(PathBuf, Record)> {
+pub(crate) fn load(root: &Path, id: &str) -> Result<(PathBuf, Record)> {
     check_id(id)?;
     let dir = root.join(id);
     let r = Record::load(&dir).map_err(|e| match e {
