@@ -379,6 +379,16 @@ fn hostile_config_json_is_refused_with_nothing_left() {
             "uidMappings",
         ),
         (
+            "hostname without a uts namespace",
+            Box::new(|c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "uts")
+            }),
+            "uts namespace",
+        ),
+        (
             "no mount namespace",
             Box::new(|c| {
                 c["linux"]["namespaces"]

@@ -119,17 +119,8 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     if terminal {
         nix::unistd::setsid().map_err(RuntimeError::sys("setsid"))?;
     }
-    let owns_uts = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_none());
+    // `check` made sure a uts namespace is listed (new, or joined).
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
-        if !owns_uts {
-            return Err(RuntimeError::Invalid(
-                "hostname needs a new uts namespace".into(),
-            ));
-        }
         nix::unistd::sethostname(h).map_err(RuntimeError::sys("sethostname"))?;
     }
     if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {

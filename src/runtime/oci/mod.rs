@@ -115,6 +115,18 @@ pub fn check(spec: &Spec) -> Result<()> {
             }
         }
     }
+    let names_host = spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        || spec.domainname().as_ref().is_some_and(|d| !d.is_empty());
+    if names_host
+        && !namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Uts)
+    {
+        return Err(RuntimeError::Invalid(
+            "hostname and domainname need a uts namespace (linux.namespaces type uts): they would rename the host"
+                .into(),
+        ));
+    }
     if !namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Mount)
