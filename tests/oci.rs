@@ -589,3 +589,36 @@ fn exec_runs_in_the_running_container() {
     b.ok(&["delete", "--force", &id]);
     b.nothing_left(&id);
 }
+
+/// A symlink in the bundle's rootfs pointing at a host directory: a mount
+/// on it and a device path through it land inside the rootfs, never on
+/// the host (destinations resolve with RESOLVE_IN_ROOT).
+#[test]
+fn mount_through_a_symlink_stays_inside_the_rootfs() {
+    let host = TestStore::new();
+    let host_dir = host.root().join("host-dir");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::write(host_dir.join("keep"), "host").unwrap();
+    let mut cfg = config(&["sh", "-c", "ls /evil; ls /evil2"]);
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}));
+    cfg["linux"]["devices"] =
+        json!([{"path": "/evil2/null2", "type": "c", "major": 1, "minor": 3}]);
+    let b = Bundle::new(&cfg);
+    std::os::unix::fs::symlink(&host_dir, b.dir.join("rootfs/evil")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, b.dir.join("rootfs/evil2")).unwrap();
+    let id = uid("symlink");
+    let o = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The host directory is untouched: no tmpfs over it, no device node in it.
+    let entries: Vec<_> = std::fs::read_dir(&host_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("keep")]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(host_dir.to_str().unwrap()));
+    b.nothing_left(&id);
+}
