@@ -178,6 +178,10 @@ impl Command {
                 | Command::Revisions(_)
                 | Command::Ps(_)
                 | Command::Logs(_)
+                | Command::Version(_)
+                | Command::Info(_)
+                | Command::Top(_)
+                | Command::Stats(_)
         )
     }
 }

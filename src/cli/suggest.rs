@@ -35,6 +35,7 @@ const HABITS: &[(&str, &str)] = &[
     ("monit", "stats"),
     ("monitor", "stats"),
     ("stats", "stats"),
+    ("stat", "stats"),
     ("top", "top"),
     ("builder", "prune"),
 ];
