@@ -14,7 +14,7 @@ use crate::supervisor::health::HealthStatus;
 use crate::supervisor::log::{self as logs, Entry, Follower};
 use crate::supervisor::ops::{self, Info, StopOutcome};
 use crate::supervisor::state::Observed;
-use crate::supervisor::{daemon, log_archive, lookup, SupervisorError};
+use crate::supervisor::{daemon, log_archive, lookup, replicas, SupervisorError};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -180,6 +180,11 @@ pub(super) fn resolve(store: &crate::store::Store, c: &str) -> Result<String> {
         }
         r => Ok(r?),
     }
+}
+
+/// The container `c` names, or every replica of the service it names.
+fn resolve_all(store: &crate::store::Store, c: &str) -> Result<Vec<String>> {
+    Ok(replicas::resolve_all(store, c)?)
 }
 
 fn status_text(i: &Info) -> String {
@@ -500,11 +505,8 @@ fn successor(store: &crate::store::Store, id: &str, name: Option<&str>) -> Optio
     }
 }
 
-pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
-    let store = open_store(root)?;
-    let mut id = resolve(&store, &a.container)?;
-    let name = lookup::name_of(&store, &id);
-    let dir = store.containers_dir().join(&id);
+/// `--tail` and `--since` of `logs`.
+fn tail_and_since(a: &LogsArgs) -> Result<(Option<usize>, Option<chrono::DateTime<chrono::Utc>>)> {
     let tail = match a.tail.as_str() {
         "all" | "-1" => None,
         n => Some(
@@ -520,6 +522,76 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
             )
         })?),
     };
+    Ok((tail, since))
+}
+
+/// `logs SERVICE`: every replica, each line prefixed with the replica's
+/// name, the backlog merged by time; `-f` follows them all.
+fn service_logs(store: &crate::store::Store, a: &LogsArgs, ids: &[String]) -> Result<i32> {
+    let (tail, since) = tail_and_since(a)?;
+    let mut followers = Vec::with_capacity(ids.len());
+    let mut backlog: Vec<Entry> = Vec::new();
+    for id in ids {
+        let dir = store.containers_dir().join(id);
+        let prefix = format!("{} | ", lookup::name_of(store, id).unwrap_or_default());
+        let mut follower = Follower::new(&dir, true);
+        let mut own: Vec<Entry> = logs::read_rotated(&dir, tail, since);
+        follower.read_new(|e| {
+            if since.is_none_or(|s| e.time().is_none_or(|t| t >= s)) {
+                own.push(e);
+            }
+        });
+        backlog.extend(own.into_iter().map(|mut e| {
+            e.log.insert_str(0, &prefix);
+            e
+        }));
+        followers.push((id.clone(), prefix, follower));
+    }
+    backlog.sort_by(|x, y| x.time.cmp(&y.time));
+    if let Some(n) = tail {
+        let drop = backlog.len().saturating_sub(n);
+        backlog.drain(..drop);
+    }
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    for e in &backlog {
+        if !print_entry(e, None, a.timestamps, &mut out, &mut err) {
+            return Ok(0);
+        }
+    }
+    drop(backlog);
+    if out.flush().is_err() || !a.follow {
+        return Ok(0);
+    }
+    loop {
+        let mut live = false;
+        let mut ok = true;
+        for (id, prefix, follower) in &mut followers {
+            live |= ops::info(store, id).is_ok_and(|i| i.observed.is_live());
+            follower.read_new(|mut e| {
+                e.log.insert_str(0, prefix);
+                ok &= print_entry(&e, None, a.timestamps, &mut out, &mut err)
+            });
+        }
+        if !ok || out.flush().is_err() || !live {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    if let Err(SupervisorError::NotFound(_)) = lookup::resolve(&store, &a.container) {
+        let ids = replicas::resolve_all(&store, &a.container)?;
+        return service_logs(&store, &a, &ids);
+    }
+    let mut id = resolve(&store, &a.container)?;
+    let name = lookup::name_of(&store, &id);
+    let dir = store.containers_dir().join(&id);
+    let (tail, since) = tail_and_since(&a)?;
     let keep = |e: &Entry| since.is_none_or(|s| e.time().is_none_or(|t| t >= s));
     let mut backlog: Vec<(Option<u64>, Entry)> = Vec::new();
     if a.history {
@@ -598,7 +670,16 @@ pub fn stop(root: &Path, a: StopArgs) -> Result<i32> {
     let store = open_store(root)?;
     let mut code = 0;
     for c in &a.containers {
-        let r = resolve(&store, c).and_then(|id| Ok(ops::stop(&store, &id, a.time)?));
+        let r = resolve_all(&store, c).and_then(|ids| {
+            let mut outcome = StopOutcome::NotRunning;
+            for id in ids {
+                match ops::stop(&store, &id, a.time)? {
+                    StopOutcome::NotRunning => {}
+                    o => outcome = o,
+                }
+            }
+            Ok(outcome)
+        });
         match r {
             Ok(StopOutcome::Stopped) => println!("{c}"),
             Ok(StopOutcome::CleanedUp) => {
@@ -633,12 +714,20 @@ pub fn start(root: &Path, a: StartArgs) -> Result<i32> {
     let store = open_store(root)?;
     let mut code = 0;
     for c in &a.containers {
-        let id = resolve(&store, c)?;
-        let r = ops::start(&store, &id).map(|started| {
-            if !started {
-                eprintln!("skiff: container {c} is already running");
+        let mut any = false;
+        let mut r = Ok(());
+        for id in resolve_all(&store, c)? {
+            match ops::start(&store, &id) {
+                Ok(started) => any |= started,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
             }
-        });
+        }
+        if r.is_ok() && !any {
+            eprintln!("skiff: container {c} is already running");
+        }
         code = code.max(report_start(c, r));
     }
     Ok(code)
@@ -649,8 +738,8 @@ pub fn restart(root: &Path, a: RestartArgs) -> Result<i32> {
     let store = open_store(root)?;
     let mut code = 0;
     for c in &a.containers {
-        let id = resolve(&store, c)?;
         if a.update_env {
+            let id = resolve(&store, c)?;
             let opts = crate::deploy::Options {
                 stop_timeout: a.time,
                 ..Default::default()
@@ -666,7 +755,11 @@ pub fn restart(root: &Path, a: RestartArgs) -> Result<i32> {
             }
             continue;
         }
-        code = code.max(report_start(c, ops::restart(&store, &id, a.time)));
+        // A service restarts one replica at a time: the others serve.
+        let r = resolve_all(&store, c)?
+            .iter()
+            .try_for_each(|id| ops::restart(&store, id, a.time));
+        code = code.max(report_start(c, r));
     }
     Ok(code)
 }
@@ -675,7 +768,12 @@ pub fn rm(root: &Path, a: RmArgs) -> Result<i32> {
     let store = open_store(root)?;
     let mut code = 0;
     for c in &a.containers {
-        match resolve(&store, c).and_then(|id| Ok(ops::remove(&store, &id, a.force)?)) {
+        let r = resolve_all(&store, c).and_then(|ids| {
+            ids.iter()
+                .try_for_each(|id| ops::remove(&store, id, a.force))
+                .map_err(anyhow::Error::from)
+        });
+        match r {
             Ok(()) => println!("{c}"),
             Err(e) => {
                 eprintln!("skiff: {}", super::error_chain(&e));
@@ -722,6 +820,11 @@ pub fn inspect(root: &Path, a: InspectArgs) -> Result<i32> {
     for t in &a.targets {
         match lookup::resolve(&store, t) {
             Ok(id) => out.push(ops::inspect_json(&ops::info(&store, &id)?)),
+            Err(SupervisorError::NotFound(_)) if !replicas::members(&store, t).is_empty() => {
+                for (_, id) in replicas::members(&store, t) {
+                    out.push(ops::inspect_json(&ops::info(&store, &id)?));
+                }
+            }
             Err(SupervisorError::NotFound(_)) => match LocalImage::load(&store, t) {
                 Ok(img) => out.push(image_json(&store, &img)?),
                 Err(crate::image::local::ImageError::NotFound(_)) => {

@@ -2,8 +2,9 @@
 //! each step as it happens.
 
 use super::images::{open_store, parse_tag};
-use crate::deploy::{rollback, rollout, DeployError, Options, Step};
+use crate::deploy::{rollback, rollout, scale, DeployError, Options, Step};
 use crate::runtime::process::sealed_exe;
+use crate::supervisor::replicas;
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use std::path::Path;
@@ -17,6 +18,25 @@ pub struct RolloutArgs {
     /// env files again (after editing an env file)
     #[arg(long)]
     pub force: bool,
+    /// After the last container switched, watch the new revision this long
+    /// (e.g. 30s); one that turns unhealthy, restarts or exits rolls every
+    /// container and the tag back to what ran before
+    #[arg(long, value_name = "DURATION")]
+    pub monitor: Option<String>,
+    /// Replace only N containers (the canaries); the others stay on what
+    /// they run until `--promote` or `--abort`
+    #[arg(long, value_name = "N", conflicts_with_all = ["promote", "abort"])]
+    pub canary: Option<usize>,
+    /// Containers replaced at a time (each new one ready before its old one
+    /// is drained)
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub parallel: usize,
+    /// Roll the rest out after a canary (the same as a plain rollout)
+    #[arg(long, conflicts_with = "abort")]
+    pub promote: bool,
+    /// Move the canaries, and the tag, back to what the others run
+    #[arg(long)]
+    pub abort: bool,
     #[command(flatten)]
     pub opts: ReplaceArgs,
 }
@@ -32,6 +52,15 @@ pub struct RollbackArgs {
     /// Only move the tag; leave the containers as they are
     #[arg(long = "no-rollout")]
     pub no_rollout: bool,
+    #[command(flatten)]
+    pub opts: ReplaceArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// SERVICE=N: the number of replicas each service should have
+    #[arg(required = true, value_name = "SERVICE=N")]
+    pub services: Vec<String>,
     #[command(flatten)]
     pub opts: ReplaceArgs,
 }
@@ -67,6 +96,9 @@ impl ReplaceArgs {
             ready_timeout,
             stop_timeout: self.time,
             force: false,
+            monitor: None,
+            canary: None,
+            parallel: 1,
         })
     }
 }
@@ -92,14 +124,50 @@ pub fn rollout(root: &Path, a: RolloutArgs) -> Result<i32> {
     let (name, tag) = parse_tag(&a.name)?;
     let mut opts = a.opts.options()?;
     opts.force = a.force;
+    if let Some(m) = &a.monitor {
+        opts.monitor = Some(parse_duration(m).ok_or_else(|| {
+            anyhow!("invalid --monitor {m:?}: use a duration such as 30s, 500ms or 2m")
+        })?);
+    }
+    if a.canary == Some(0) {
+        return Err(anyhow!(
+            "invalid --canary 0: give the number of containers to replace first"
+        ));
+    }
+    opts.canary = a.canary;
+    if a.parallel == 0 {
+        return Err(anyhow!(
+            "invalid --parallel 0: give how many containers to replace at a time"
+        ));
+    }
+    opts.parallel = a.parallel;
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let store = open_store(root)?;
+    if a.abort {
+        return match rollout::abort(&store, &name, &tag, &opts, &mut print_step) {
+            Ok(r) => {
+                println!(
+                    "{name}:{tag}: canary aborted; revision {} points at the image of revision {} again",
+                    r.new.rev, r.target
+                );
+                Ok(0)
+            }
+            Err(e) => Ok(fail(e)),
+        };
+    }
     match rollout::rollout(&store, &name, &tag, &opts, &mut print_step) {
         Ok(s) => {
             if s.replaced + s.up_to_date + s.skipped > 0 {
                 println!(
                     "{name}:{tag}: revision {}: {} replaced, {} already on it, {} skipped",
                     s.rev, s.replaced, s.up_to_date, s.skipped
+                );
+            }
+            if s.held_back > 0 {
+                println!(
+                    "{name}:{tag}: canary: {} left on the previous revision; \
+                     `skiff rollout {name}:{tag} --promote` rolls them out, --abort moves the canaries back",
+                    s.held_back
                 );
             }
             Ok(0)
@@ -149,6 +217,34 @@ pub fn rollback(root: &Path, a: RollbackArgs) -> Result<i32> {
         }
         Err(e) => Ok(fail(e)),
     }
+}
+
+pub fn scale(root: &Path, a: ScaleArgs) -> Result<i32> {
+    let opts = a.opts.options()?;
+    let mut wanted = Vec::new();
+    for s in &a.services {
+        let (service, n) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid {s:?}: expected SERVICE=N (e.g. api=4)"))?;
+        wanted.push((service.to_string(), replicas::parse_count(n)?));
+    }
+    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    let store = open_store(root)?;
+    for (service, n) in wanted {
+        match scale::scale(&store, &service, n, &opts) {
+            Ok(done) => {
+                for name in &done.added {
+                    println!("{name} started");
+                }
+                for name in &done.removed {
+                    println!("{name} drained and removed");
+                }
+                println!("{service} scaled to {n}");
+            }
+            Err(e) => return Ok(fail(e)),
+        }
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

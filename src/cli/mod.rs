@@ -83,6 +83,8 @@ pub enum Command {
         removed and the old one keeps running."
     )]
     Rollout(deploy::RolloutArgs),
+    /// Set the number of replicas of a service (started with run --replicas)
+    Scale(deploy::ScaleArgs),
     /// Run a command in a new container
     Run(run::RunArgs),
     /// List containers
@@ -236,6 +238,7 @@ pub fn main() -> i32 {
         Command::BuildCache(a) => build::build_cache(&root, a),
         Command::Rollback(a) => deploy::rollback(&root, a),
         Command::Rollout(a) => deploy::rollout(&root, a),
+        Command::Scale(a) => deploy::scale(&root, a),
         Command::Run(a) => run::run(&root, a),
         Command::Ps(a) => containers::ps(&root, a),
         Command::Logs(a) => containers::logs(&root, a),

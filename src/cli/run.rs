@@ -2,6 +2,7 @@
 //! the runtime and stay attached in the foreground — or, with `-d`, to a
 //! supervisor (`supervisor::spawn`) that owns the container from then on.
 
+use crate::image::local::LocalImage;
 use crate::runtime::process::sealed_exe;
 use crate::runtime::seccomp::Seccomp;
 use crate::runtime::{
@@ -14,7 +15,7 @@ use crate::supervisor::health::{self, HealthOptions, OnFailure};
 use crate::supervisor::ports::PortSpec;
 use crate::supervisor::restart::Policy;
 use crate::supervisor::state::{ProcessRef, State, Status};
-use crate::supervisor::{lookup, spawn, SupervisorError};
+use crate::supervisor::{lookup, replicas, spawn, SupervisorError};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,10 @@ pub struct RunArgs {
     /// Set a label on the container: KEY=VALUE (ps --filter label=KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Run N replicas of the container (NAME.1 … NAME.N) behind the same
+    /// published ports; max: one per CPU (needs -d and --name)
+    #[arg(long, value_name = "N|max")]
+    pub replicas: Option<String>,
     /// Security options: no-new-privileges[=true|false], seccomp=PROFILE.json|unconfined
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
@@ -327,6 +332,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         lookup::check_name(n)?;
     }
     let detached = detached_options(&a, opts.network)?;
+    let replicas = replica_count(&a)?;
     let store = Store::open(root)
         .with_context(|| format!("cannot open the store at {}", root.display()))?;
     for n in opts
@@ -341,8 +347,72 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let gc = store.gc_shared()?;
     let image = super::images::load_image(&store, a.image())?;
     let layers = image.layer_dirs(&store)?;
+    if let Some(n) = replicas {
+        let r = run_replicas(&store, &a, &opts, &detached, &image, &layers, n);
+        drop(gc);
+        return r;
+    }
+    let mut container = create(&store, &a, &opts, &detached, &image, layers)?;
+    drop(gc);
+    container.set_ephemeral(a.rm && !a.detach);
+    if a.detach {
+        return run_detached(&store, container);
+    }
+    runtime::process::tiny_init::enable(a.init);
+    let result = run_attached(&store, &container, &a);
+    if a.rm {
+        let config_image = crate::supervisor::config::RunConfig::load(container.dir())
+            .map(|c| c.image.label())
+            .unwrap_or_default();
+        store.emit(Event::container(
+            "destroy",
+            container.id(),
+            a.name.as_deref(),
+            &config_image,
+        ));
+        let removed = container.remove();
+        if let (Ok(_), Err(e)) = (&result, removed) {
+            eprintln!("skiff: {e}");
+        }
+    }
+    result
+}
+
+/// `--replicas`: how many, checked before anything is created.
+fn replica_count(a: &RunArgs) -> Result<Option<u32>> {
+    let Some(r) = &a.replicas else {
+        return Ok(None);
+    };
+    let n = replicas::parse_count(r)?;
+    if !a.detach {
+        bail!("--replicas needs -d: each replica runs under its own supervisor");
+    }
+    if a.rm {
+        bail!("conflicting options: --replicas and --rm");
+    }
+    let Some(name) = &a.name else {
+        bail!("--replicas needs --name: the replicas are named NAME.1, NAME.2, …");
+    };
+    if replicas::split_name(name).is_some() {
+        bail!("invalid service name {name:?}: NAME.N is the name of a replica");
+    }
+    if a.ip.is_some() {
+        bail!("--ip cannot be used with --replicas (each replica needs its own address)");
+    }
+    Ok(Some(n))
+}
+
+/// Create the container `opts` describes (with its config.json).
+fn create(
+    store: &Store,
+    a: &RunArgs,
+    opts: &RunOptions,
+    detached: &Detached,
+    image: &LocalImage,
+    layers: Vec<PathBuf>,
+) -> Result<Container> {
     let id = runtime::new_id();
-    let mut spec = ContainerSpec::build(&id, a.image(), &image.config.config, &opts, &|n| {
+    let mut spec = ContainerSpec::build(&id, a.image(), &image.config.config, opts, &|n| {
         std::env::var(n).ok()
     })?;
     let digest = image.manifest_digest.to_string();
@@ -352,10 +422,14 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     } else {
         None
     };
+    let mut options = recorded_options(a, opts, &detached.health);
+    if a.replicas.is_some() {
+        options.service = a.name.clone();
+    }
     let config = RunConfig {
-        image: image_use(&store, a.image(), &digest),
-        options: recorded_options(&a, &opts, &detached.health),
-        ports: detached.ports,
+        image: image_use(store, a.image(), &digest),
+        options,
+        ports: detached.ports.clone(),
         restart: detached.policy,
         log: detached.log,
         init: a.init,
@@ -373,39 +447,70 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     // The container appears with its config.json (one rename), so a kill
     // never leaves a container that `start` or a rollout cannot recreate.
     let config_bytes = serde_json::to_vec_pretty(&config)?;
-    let config_image = config.image.label();
-    let mut container = Container::create_with_files(
-        &store,
+    let container = Container::create_with_files(
+        store,
         spec,
         layers,
         &[(crate::supervisor::CONFIG_FILE, &config_bytes)],
     )?;
-    drop(gc);
     store.emit(Event::container(
         "create",
         container.id(),
-        a.name.as_deref(),
-        &config_image,
+        opts.name.as_deref(),
+        &config.image.label(),
     ));
-    container.set_ephemeral(a.rm && !a.detach);
-    if a.detach {
-        return run_detached(&store, container);
+    Ok(container)
+}
+
+/// `run -d --replicas N --name api`: containers api.1 … api.N from the same
+/// image revision, started one after the other (the first binds the
+/// published ports, the others share them). If one cannot start, the ones
+/// made so far are removed again: all or nothing.
+#[allow(clippy::too_many_arguments)]
+fn run_replicas(
+    store: &Store,
+    a: &RunArgs,
+    opts: &RunOptions,
+    detached: &Detached,
+    image: &LocalImage,
+    layers: &[PathBuf],
+    n: u32,
+) -> Result<i32> {
+    let service = a.name.clone().unwrap_or_default();
+    if lookup::resolve(store, &service).is_ok() || !replicas::members(store, &service).is_empty() {
+        bail!(
+            "the name {service:?} is already in use (a container or a service); \
+             remove it first (skiff rm -f {service})"
+        );
     }
-    runtime::process::tiny_init::enable(a.init);
-    let result = run_attached(&store, &container, &a);
-    if a.rm {
-        store.emit(Event::container(
-            "destroy",
-            container.id(),
-            a.name.as_deref(),
-            &config_image,
-        ));
-        let removed = container.remove();
-        if let (Ok(_), Err(e)) = (&result, removed) {
-            eprintln!("skiff: {e}");
+    let mut made: Vec<String> = Vec::new();
+    for i in 1..=n {
+        let mut o = opts.clone();
+        o.name = Some(replicas::replica_name(&service, i));
+        let started = create(store, a, &o, detached, image, layers.to_vec()).and_then(|c| {
+            let id = c.id().to_string();
+            made.push(id.clone());
+            replicas::spawn(store, &id).map_err(anyhow::Error::from)
+        });
+        if let Err(e) = started {
+            for id in made.iter().rev() {
+                let _ = crate::supervisor::ops::remove(store, id, true);
+                let _ = crate::supervisor::cleanup::remove_cgroups(id);
+            }
+            let code = e
+                .downcast_ref::<SupervisorError>()
+                .map_or(125, SupervisorError::exit_code);
+            eprintln!(
+                "skiff: replica {} of {service} did not start: {e:#}",
+                replicas::replica_name(&service, i)
+            );
+            return Ok(code);
         }
     }
-    result
+    for id in made {
+        println!("{id}");
+    }
+    Ok(0)
 }
 
 fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> Options {
@@ -421,6 +526,7 @@ fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> O
         log_opts: a.log_opt.clone(),
         health: health.clone(),
         labels: a.label.clone(),
+        service: None,
     }
 }
 

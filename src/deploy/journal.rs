@@ -6,6 +6,11 @@
 //! next command finishes the rollout it started (and, if that fails,
 //! moves the tag back as the killed command would have).
 //!
+//! A rollout's `--monitor` window is recorded too, `deploy/<name>/:<tag>.monitor.json`
+//! (the revision watched, the one to return to, when the window ends), so a
+//! command killed while watching is finished by the next one: it watches
+//! what is left of the window and rolls back if the revision fails.
+//!
 //! Replacements of single containers are recorded in the new container's
 //! own config.json (`replaces`); see `rollout::recover`.
 
@@ -75,6 +80,63 @@ pub fn save(store: &Store, r: &Record) -> Result<()> {
 
 pub fn remove(store: &Store, name: &str, tag: &str) -> Result<()> {
     let p = path(store, name, tag);
+    match std::fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(DeployError::Invalid(format!(
+            "cannot remove {}: {e}",
+            p.display()
+        ))),
+    }
+}
+
+/// A `--monitor` window in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    pub name: String,
+    pub tag: String,
+    /// The revision watched and the one a failure returns to.
+    pub rev: u64,
+    pub back_to: u64,
+    /// The containers on the watched revision.
+    pub containers: Vec<String>,
+    /// End of the window, seconds since the Unix epoch.
+    pub until: u64,
+}
+
+fn watch_path(store: &Store, name: &str, tag: &str) -> PathBuf {
+    dir(store).join(name).join(format!(":{tag}.monitor.json"))
+}
+
+pub fn load_watch(store: &Store, name: &str, tag: &str) -> Result<Option<Watch>> {
+    crate::store::refs::check_name_tag(name, tag)?;
+    let p = watch_path(store, name, tag);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            DeployError::Invalid(format!("{}: {e} (remove the file to go on)", p.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DeployError::Invalid(format!(
+            "cannot read {}: {e}",
+            p.display()
+        ))),
+    }
+}
+
+pub fn save_watch(store: &Store, w: &Watch) -> Result<()> {
+    crate::store::refs::check_name_tag(&w.name, &w.tag)?;
+    let p = watch_path(store, &w.name, &w.tag);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| DeployError::Invalid(format!("cannot create {}: {e}", d.display())))?;
+    }
+    let bytes = serde_json::to_vec_pretty(w).map_err(|e| DeployError::Invalid(e.to_string()))?;
+    store.write_atomic(&p, &bytes)?;
+    Ok(())
+}
+
+pub fn remove_watch(store: &Store, name: &str, tag: &str) -> Result<()> {
+    let p = watch_path(store, name, tag);
     match std::fs::remove_file(&p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

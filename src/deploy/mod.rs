@@ -10,15 +10,19 @@
 //! | which containers follow a tag, in which order; finishing interrupted work | `rollout.rs` |
 //! | replacing one container: handover (zero downtime) or stop-then-start | `replace.rs` |
 //! | a new container from an old one's options and another image | `recreate.rs` |
+//! | more or fewer replicas of a service, draining the removed ones | `scale.rs` |
+//! | watching a new revision after the last switch (`--monitor`) | `monitor.rs` |
 //! | the deploy lock and the record of a rollback in progress | `journal.rs` |
 //! | what to keep in the store | `prune.rs` |
 
 pub mod journal;
+pub mod monitor;
 pub mod prune;
 pub mod recreate;
 pub mod replace;
 pub mod rollback;
 pub mod rollout;
+pub mod scale;
 
 use crate::store::Digest;
 use std::time::Duration;
@@ -48,6 +52,19 @@ pub enum DeployError {
         tag: String,
         rev: u64,
         to: u64,
+    },
+    /// `--monitor`: the new revision failed after the switch and the
+    /// service and the tag were rolled back.
+    #[error(
+        "{container} {why} within the monitor window of revision {rev}; rolled back: {tag} is at the image of revision {to} again (revision {now})"
+    )]
+    RolledBack {
+        container: String,
+        why: String,
+        tag: String,
+        rev: u64,
+        to: u64,
+        now: u64,
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -100,6 +117,14 @@ pub struct Options {
     /// Recreate containers already on the image too, with their env files
     /// read again (`rollout --force`, `restart --update-env`).
     pub force: bool,
+    /// `rollout --monitor`: watch the new revision this long after the
+    /// last switch; a failure rolls everything back.
+    pub monitor: Option<Duration>,
+    /// `rollout --canary N`: replace at most N containers; the others stay
+    /// on what they run until `--promote` (a rollout) or `--abort`.
+    pub canary: Option<usize>,
+    /// `rollout --parallel k`: containers replaced at a time (≥ 1).
+    pub parallel: usize,
 }
 
 impl Default for Options {
@@ -108,6 +133,9 @@ impl Default for Options {
             ready_timeout: Duration::from_secs(30),
             stop_timeout: 10,
             force: false,
+            monitor: None,
+            canary: None,
+            parallel: 1,
         }
     }
 }
@@ -142,6 +170,12 @@ pub enum Step {
     /// No container was started from the tag.
     NoContainers {
         tag: String,
+    },
+    /// `--monitor`: every container switched; now watching them.
+    Monitoring {
+        tag: String,
+        rev: u64,
+        window: Duration,
     },
     UpToDate {
         container: String,
@@ -184,6 +218,11 @@ impl std::fmt::Display for Step {
                 "{tag} is now revision {rev} (the image of revision {to}, {digest})"
             ),
             Step::Recovered { container, what } => write!(f, "{container}: {what}"),
+            Step::Monitoring { tag, rev, window } => write!(
+                f,
+                "{tag}: revision {rev} serves everywhere; watching it for {}s (--monitor)",
+                window.as_secs_f64()
+            ),
             Step::NoContainers { tag } => {
                 write!(f, "no container uses {tag}; only the tag moved")
             }

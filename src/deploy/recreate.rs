@@ -44,6 +44,26 @@ pub fn create(
     digest: &Digest,
     reread_env: bool,
 ) -> Result<String> {
+    let temp = old.name.as_deref().map(temporary_name);
+    let replaces = Replaces {
+        id: old.id.clone(),
+        name: old.name.clone(),
+        running: old.observed.is_live(),
+    };
+    create_named(store, old, rev, digest, reread_env, temp, Some(replaces))
+}
+
+/// A container like `old` on `digest`, named `name`; `replaces` if it is
+/// to replace `old` (a rollout), none for another replica (`scale`).
+pub fn create_named(
+    store: &Store,
+    old: &Info,
+    rev: u64,
+    digest: &Digest,
+    reread_env: bool,
+    name: Option<String>,
+    replaces: Option<Replaces>,
+) -> Result<String> {
     let cfg = old.config.as_ref().ok_or_else(|| {
         DeployError::Invalid(format!(
             "container {} has no config.json (made by an older skiff); create it again",
@@ -55,7 +75,7 @@ pub fn create(
     let img = LocalImage::by_digest(store, digest)?;
     let layers = img.layer_dirs(store)?;
     let id = runtime::new_id();
-    let temp = old.name.as_deref().map(temporary_name);
+    let temp = name;
     let mut options = cfg.options.clone();
     if reread_env {
         options.run.env_file_lines = reread_env_files(&options.env_files)?;
@@ -108,11 +128,7 @@ pub fn create(
         } else {
             None
         },
-        replaces: Some(Replaces {
-            id: old.id.clone(),
-            name: old.name.clone(),
-            running: old.observed.is_live(),
-        }),
+        replaces,
         ..cfg.clone()
     };
     // The config (with `replaces`) is in the directory when it appears, so

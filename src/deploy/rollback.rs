@@ -156,6 +156,10 @@ fn rollback_unrecorded(
 ) -> Result<Rolled> {
     // Bad input fails before anything is written (the lock included).
     target(store, name, tag, to)?;
+    if journal::load_watch(store, name, tag)?.is_some() {
+        // A killed rollout's watch: the user's rollback decides instead.
+        journal::remove_watch(store, name, tag)?;
+    }
     let _lock = journal::lock(store)?;
     rollout::recover(store, name, tag, opts, report)?;
     // Keep prune away between checking the target is there and the tag

@@ -11,7 +11,7 @@
 //! another, and a rollback recorded in the journal.
 
 use super::replace::{self, discard, stop_and_remove, SETTLE};
-use super::{journal, rollback, DeployError, Options, Result, Step};
+use super::{journal, monitor, rollback, DeployError, Options, Result, Step};
 use crate::store::Store;
 use crate::supervisor::config::{Replaces, RunConfig};
 use crate::supervisor::control::{self, Request};
@@ -27,6 +27,8 @@ pub struct Summary {
     pub replaced: usize,
     pub up_to_date: usize,
     pub skipped: usize,
+    /// Left on another revision by `--canary`.
+    pub held_back: usize,
 }
 
 /// `rollout`: take the deploy lock, recover, roll out; the outcome goes
@@ -62,11 +64,123 @@ fn rollout_unrecorded(
     if store.revisions(name, tag)?.is_empty() {
         return Err(DeployError::NoSuchTag(format!("{name}:{tag}")));
     }
-    let _lock = journal::lock(store)?;
+    resume_watch(store, name, tag, opts, report)?;
+    let lock = journal::lock(store)?;
     if let Some(s) = recover(store, name, tag, opts, report)? {
         return Ok(s);
     }
-    rollout_locked(store, name, tag, opts, report)
+    // The image the containers ran before (for --monitor's rollback).
+    let before: Option<String> = users(store, name, tag)
+        .iter()
+        .filter_map(|i| i.config.as_ref())
+        .map(|c| c.image.digest.clone())
+        .next();
+    let summary = rollout_locked(store, name, tag, opts, report)?;
+    let (Some(window), Some(before)) = (opts.monitor, before) else {
+        return Ok(summary);
+    };
+    let current = store
+        .revisions(name, tag)?
+        .last()
+        .and_then(|r| r.digest.clone())
+        .map(|d| d.to_string());
+    if summary.replaced == 0 || current.as_deref() == Some(before.as_str()) {
+        return Ok(summary);
+    }
+    let fresh: Vec<String> = users(store, name, tag)
+        .into_iter()
+        .filter(|i| i.config.as_ref().map(|c| &c.image.digest) == current.as_ref())
+        .map(|i| i.id)
+        .collect();
+    report(Step::Monitoring {
+        tag: format!("{name}:{tag}"),
+        rev: summary.rev,
+        window,
+    });
+    // The newest revision with the image that ran before.
+    let back_to = store
+        .revisions(name, tag)?
+        .iter()
+        .rev()
+        .find(|r| r.digest.as_ref().map(|d| d.to_string()).as_deref() == Some(before.as_str()))
+        .map(|r| r.rev);
+    let Some(back_to) = back_to else {
+        return Ok(summary);
+    };
+    let w = journal::Watch {
+        name: name.to_string(),
+        tag: tag.to_string(),
+        rev: summary.rev,
+        back_to,
+        containers: fresh,
+        until: unix_now() + window.as_secs_f64().ceil() as u64,
+    };
+    journal::save_watch(store, &w)?;
+    drop(lock);
+    finish_watch(store, &w, window, opts, report)?;
+    Ok(summary)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Watch `w`'s containers for `window`; on a failure roll the service and
+/// the tag back (the rollback takes the lock itself). The record goes once
+/// decided.
+fn finish_watch(
+    store: &Store,
+    w: &journal::Watch,
+    window: Duration,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<()> {
+    let Some(failure) = monitor::watch(store, &w.containers, window) else {
+        journal::remove_watch(store, &w.name, &w.tag)?;
+        return Ok(());
+    };
+    let to = w.back_to.to_string();
+    let plain = Options {
+        monitor: None,
+        canary: None,
+        ..*opts
+    };
+    let rolled = rollback::rollback(store, &w.name, &w.tag, Some(&to), false, &plain, report)?;
+    journal::remove_watch(store, &w.name, &w.tag)?;
+    Err(DeployError::RolledBack {
+        container: failure.container,
+        why: failure.why,
+        tag: format!("{}:{}", w.name, w.tag),
+        rev: w.rev,
+        to: rolled.target,
+        now: rolled.new.rev,
+    })
+}
+
+/// A `--monitor` window a killed command left open: watch what is left of
+/// it (at least one look), then keep the revision or roll it back.
+pub fn resume_watch(
+    store: &Store,
+    name: &str,
+    tag: &str,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<()> {
+    let Some(w) = journal::load_watch(store, name, tag)? else {
+        return Ok(());
+    };
+    let left = Duration::from_secs(w.until.saturating_sub(unix_now()));
+    report(Step::Recovered {
+        container: format!("{name}:{tag}"),
+        what: format!(
+            "an interrupted rollout was watching revision {}; watching it {}s more",
+            w.rev,
+            left.as_secs()
+        ),
+    });
+    finish_watch(store, &w, left, opts, report)
 }
 
 fn uses(cfg: &RunConfig, name: &str, tag: &str) -> bool {
@@ -86,6 +200,41 @@ pub fn users(store: &Store, name: &str, tag: &str) -> Vec<Info> {
         .collect();
     v.reverse();
     v
+}
+
+/// `rollout --abort`: the canaries go back to the image the other
+/// containers of the tag still run, and the tag with them (a rollback to
+/// that image's newest revision).
+pub fn abort(
+    store: &Store,
+    name: &str,
+    tag: &str,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<rollback::Rolled> {
+    crate::store::refs::check_name_tag(name, tag)?;
+    let revs = store.revisions(name, tag)?;
+    let head = revs
+        .last()
+        .ok_or_else(|| DeployError::NoSuchTag(format!("{name}:{tag}")))?;
+    let current = head.digest.as_ref().map(|d| d.to_string());
+    let others: Option<String> = users(store, name, tag)
+        .iter()
+        .filter_map(|i| i.config.as_ref())
+        .map(|c| c.image.digest.clone())
+        .find(|d| Some(d) != current.as_ref());
+    let Some(other) = others else {
+        return Err(DeployError::Invalid(format!(
+            "no canary to abort: every container of {name}:{tag} runs revision {}",
+            head.rev
+        )));
+    };
+    let back = revs
+        .iter()
+        .rev()
+        .find(|r| r.digest.as_ref().map(|d| d.to_string()).as_deref() == Some(other.as_str()))
+        .map(|r| r.rev.to_string());
+    rollback::rollback(store, name, tag, back.as_deref(), false, opts, report)
 }
 
 /// Roll out with the deploy lock held.
@@ -123,6 +272,7 @@ pub(crate) fn rollout_locked(
         });
         return Ok(summary);
     }
+    let mut todo: Vec<Info> = Vec::new();
     for i in users {
         let Some(cfg) = &i.config else { continue };
         if !cfg.detach {
@@ -150,15 +300,22 @@ pub(crate) fn rollout_locked(
             });
             continue;
         }
-        let before = summary.skipped;
-        replace::replace(store, &i, cur.rev, &digest, opts, &mut |s| {
-            if matches!(s, Step::Skipped { .. }) {
-                summary.skipped += 1;
+        if opts.canary.is_some_and(|n| todo.len() >= n) {
+            summary.held_back += 1;
+            continue;
+        }
+        todo.push(i);
+    }
+    // `--parallel k`: k replacements at a time, each start-first and
+    // ready-gated; the next batch starts once the whole batch is done.
+    for batch in todo.chunks(opts.parallel.max(1)) {
+        let outcomes = replace_batch(store, batch, cur.rev, &digest, opts, report);
+        for r in outcomes {
+            match r {
+                Ok(true) => summary.skipped += 1,
+                Ok(false) => summary.replaced += 1,
+                Err(e) => return Err(e),
             }
-            report(s)
-        })?;
-        if summary.skipped == before {
-            summary.replaced += 1;
         }
     }
     Ok(summary)
@@ -202,6 +359,52 @@ pub fn recreate(
         &opts,
         report,
     )
+}
+
+/// Replace every container of `batch` at once (one thread each; their
+/// steps are reported from here, in the order they happen). For each:
+/// Ok(true) if it was skipped.
+fn replace_batch(
+    store: &Store,
+    batch: &[Info],
+    rev: u64,
+    digest: &crate::store::Digest,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Vec<Result<bool>> {
+    let one = |i: &Info, report: &mut dyn FnMut(Step)| -> Result<bool> {
+        let mut skipped = false;
+        replace::replace(store, i, rev, digest, opts, &mut |s| {
+            skipped |= matches!(s, Step::Skipped { .. });
+            report(s)
+        })?;
+        Ok(skipped)
+    };
+    if let [i] = batch {
+        return vec![one(i, report)];
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Step>();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .iter()
+            .map(|i| {
+                let tx = tx.clone();
+                scope.spawn(move || one(i, &mut |s| drop(tx.send(s))))
+            })
+            .collect();
+        drop(tx);
+        for s in rx {
+            report(s);
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(DeployError::Invalid("a replacement thread panicked".into()))
+                })
+            })
+            .collect()
+    })
 }
 
 /// Finish or undo what a killed rollout or rollback of `name:tag` left:

@@ -122,6 +122,10 @@ pub struct Options {
     /// `--label KEY=VALUE` (on top of the image's labels).
     #[serde(default)]
     pub labels: Vec<String>,
+    /// `--replicas`: this container is a replica of this service (its name
+    /// is `<service>.<n>`, its published ports shared with the others).
+    #[serde(default)]
+    pub service: Option<String>,
 }
 
 impl Options {
@@ -266,6 +270,7 @@ mod tests {
                 on_failure: OnFailure::Restart,
             },
             labels: vec!["tier=edge".into()],
+            service: Some("api".into()),
         }
     }
 

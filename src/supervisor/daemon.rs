@@ -255,6 +255,13 @@ impl Supervisor {
             }
             None => Ports::bind(&cfg.ports)?,
         };
+        // A replica shares its port with the others: it takes connections
+        // only while ready, one per wake-up, so the ready ones share them.
+        let mut ports = ports;
+        if cfg.options.service.is_some() {
+            ports.gate(true);
+            ports.share();
+        }
         let stop_first = stop_first();
         let control = control::bind(&dir)?;
         let log = LogWriter::open(&dir, cfg.log)
@@ -363,6 +370,7 @@ impl Supervisor {
         self.ports_ready = self.ports.is_empty();
         self.state.health = self.health.as_mut().map(Checker::on_start);
         self.probe_at = (!self.ports.is_empty()).then(Instant::now);
+        self.gate_replica();
         self.update_ready();
         self.save();
         self.event("start", |e| e.attr("pid", pid.to_string()));
@@ -522,6 +530,14 @@ impl Supervisor {
         }
     }
 
+    /// A replica whose container is not ready leaves the shared port to
+    /// the other replicas.
+    fn gate_replica(&mut self) {
+        if self.cfg.options.service.is_some() {
+            self.ports.gate(true);
+        }
+    }
+
     /// One health check's result: record it, and act on a change.
     fn health_result(&mut self, r: HealthResult) {
         let (Some(c), Some(h)) = (&self.health, &mut self.state.health) else {
@@ -531,6 +547,10 @@ impl Supervisor {
         let change = c.record(h, r);
         let on_failure = c.config().on_failure;
         if change == Some(HealthStatus::Unhealthy) {
+            if self.cfg.options.service.is_some() {
+                self.state.ready = false;
+                self.ports.gate(true);
+            }
             let last = output.lines().last().unwrap_or_default();
             self.log.write(
                 Stream::Stderr,
@@ -677,6 +697,7 @@ impl Supervisor {
         let code = status.exit_code();
         self.state.pid = None;
         self.state.ready = false;
+        self.gate_replica();
         self.state.exit_code = Some(code);
         self.state.oom_killed = status.oom_killed;
         self.state.finished_at = Some(now_rfc3339());

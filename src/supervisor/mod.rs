@@ -23,6 +23,7 @@
 //! | the root a `cp` reads or writes (running or stopped) | `copy_root.rs` |
 //! | `ps --filter` | `filter.rs` |
 //! | `supervise NAME`: a foreground keeper for systemd, adopting after kill -9 | `keeper.rs` |
+//! | replicas of one service: names, members, one shared port | `replicas.rs` |
 
 pub mod cleanup;
 pub mod config;
@@ -40,6 +41,7 @@ pub mod networks;
 pub mod ops;
 pub mod ports;
 pub mod probe;
+pub mod replicas;
 pub mod restart;
 pub mod spawn;
 pub mod state;

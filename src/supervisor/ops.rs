@@ -8,7 +8,6 @@ use super::config::RunConfig;
 use super::control::{self, Request};
 use super::lookup;
 use super::restart::start_at_boot;
-use super::spawn;
 use super::state::{observe, Observed, State, Status};
 use super::{Result, SupervisorError, CONTROL_SOCKET, LOCK_FILE};
 use crate::runtime::container::{ContainerRecord, NAME_FILE, RECORD_FILE};
@@ -236,7 +235,7 @@ pub fn start(store: &Store, id: &str) -> Result<bool> {
     if matches!(i.observed, Observed::Dead { .. }) {
         clean_dead(store, &i, false)?;
     }
-    spawn::spawn(store.root(), id)?;
+    super::replicas::spawn(store, id)?;
     Ok(true)
 }
 

@@ -209,6 +209,9 @@ pub struct Forwarder {
     accepting: bool,
     /// Not accepting yet: the container is not ready.
     gated: bool,
+    /// The listeners are shared with other replicas' supervisors: accept
+    /// one connection per wake-up so that every ready one gets its share.
+    shared: bool,
 }
 
 fn nonblocking_io<T>(r: nix::Result<T>) -> std::result::Result<Option<T>, nix::Error> {
@@ -246,6 +249,7 @@ impl Forwarder {
             host_ns,
             accepting: true,
             gated: false,
+            shared: false,
         })
     }
 
@@ -288,6 +292,11 @@ impl Forwarder {
     /// listeners accepts only once its container is ready.
     pub fn gate(&mut self, on: bool) {
         self.gated = on;
+    }
+
+    /// The listeners are shared by several replicas (see [`Forwarder::accept`]).
+    pub fn share(&mut self) {
+        self.shared = true;
     }
 
     pub fn is_gated(&self) -> bool {
@@ -398,6 +407,9 @@ impl Forwarder {
                     });
                     let last = self.conns.len() - 1;
                     self.try_connect(last, now);
+                    if self.shared {
+                        return;
+                    }
                 }
                 Err(_) => return,
             }

@@ -1,0 +1,168 @@
+#!/bin/bash
+# scripts/bench/replicas.sh — replicas behind one port, against PM2 7's
+# cluster mode, on images/node-api's server.js (same Node on both sides):
+#  1. throughput and p99: wrk -t 2 -c 32 -d DURATION on 127.0.0.1 against
+#     skiff with 1 replica, skiff with 2 replicas (one port), and
+#     `pm2 start server.js -i 2` on the host;
+#  2. a rolling rollout of 4 replicas (`skiff rollout --parallel 1`) under
+#     a steady request loop (one GET every 5 ms) against `pm2 reload` of 4
+#     workers under the same loop: failed requests and wall time;
+#  3. an automatic rollback: a revision that turns unhealthy 5 s after it
+#     started, rolled out to 4 replicas with `--monitor 30s` under the same
+#     loop: failed requests, and seconds from its first failed probe
+#     (5 s after the first new replica started, plus one probe interval at
+#     most) to the command's end, when every replica is back.
+#
+#   scripts/bench/replicas.sh               # DURATION=10
+#
+# Needs root, wrk, python3, node, the fixtures (scripts/fixtures.sh) and
+# pm2 (`npm i -g pm2`, from the npm registry).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/bench/lib.sh
+. "$repo/scripts/bench/lib.sh"
+duration=${DURATION:-10}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root"
+need wrk python3 node
+command -v pm2 >/dev/null || die "pm2 is not installed (npm i -g pm2)"
+[ -f "$fixtures/node.tar" ] || die "missing $fixtures/node.tar (run scripts/fixtures.sh)"
+skiff=${SKIFF:-$(skiff_release)}
+
+work=$(mktemp -d /tmp/skiff-bench-replicas.XXXXXX)
+store=$work/store
+S() { "$skiff" --root "$store" "$@"; }
+export PM2_HOME=$work/pm2
+cleanup() {
+    S rm -f api >/dev/null 2>&1 || true
+    pm2 kill >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() {
+    local i
+    for i in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    die "nothing answers on 127.0.0.1:$1"
+}
+# load PORT: "requests/s p99"
+load() {
+    local out
+    out=$(wrk -t 2 -c 32 -d "${duration}s" --latency "http://127.0.0.1:$1/")
+    echo "$(awk '/Requests\/sec/ { print $2 }' <<<"$out") $(awk '$1 == "99%" { print $2 }' <<<"$out")"
+}
+# under_loop CMD...: run CMD under a request loop (one GET every 5 ms, from
+# 0.5 s before to 1 s after it); print "<failed> <requests> <s of CMD>".
+under_loop() {
+    python3 - "$port" "$@" <<'PY'
+import socket, subprocess, sys, threading, time
+port, cmd = int(sys.argv[1]), sys.argv[2:]
+st = {"stop": False, "failed": 0, "total": 0}
+def get():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.settimeout(10)
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+    s.close()
+    if not data.startswith(b"HTTP/1.1 200"):
+        raise OSError("bad answer")
+def loop():
+    end = time.monotonic() + 300  # bounded, whatever happens
+    while not st["stop"] and time.monotonic() < end:
+        st["total"] += 1
+        try:
+            get()
+        except OSError:
+            st["failed"] += 1
+        time.sleep(0.005)
+t = threading.Thread(target=loop)
+t.start()
+time.sleep(0.5)
+t0 = time.monotonic()
+r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+took = time.monotonic() - t0
+time.sleep(1.0)
+st["stop"] = True
+t.join()
+if r.returncode != 0:
+    sys.stderr.write("bench: %s failed: %s\n" % (" ".join(cmd), r.stderr.decode()))
+    sys.exit(1)
+print(st["failed"], st["total"], "%.2f" % took)
+PY
+}
+
+mkdir -p "$work/app"
+cp "$repo/images/node-api/server.js" "$repo/images/node-api/package.json" "$work/app/"
+S import "$fixtures/node.tar" node:fixture >/dev/null
+printf 'FROM node:fixture\nENV APP_VERSION=v3\nWORKDIR /app\nCOPY server.js package.json ./\nHEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD ["sh", "-c", "test $(( $(date +%%s) - $(stat -c %%Y /proc/1) )) -lt 5"]\nCMD ["node", "server.js"]\n' >"$work/Dockerfile"
+S build -q -f "$work/Dockerfile" -t node-api:v3 "$work/app" >/dev/null
+for v in v1 v2; do
+    printf 'FROM node:fixture\nENV APP_VERSION=%s\nWORKDIR /app\nCOPY server.js package.json ./\nHEALTHCHECK --interval=1s --timeout=2s CMD ["node", "-e", "require(\\"http\\").get(\\"http://127.0.0.1:3000/healthz\\", r => process.exit(r.statusCode === 200 ? 0 : 1)).on(\\"error\\", () => process.exit(1))"]\nCMD ["node", "server.js"]\n' "$v" >"$work/Dockerfile"
+    S build -q -f "$work/Dockerfile" -t "node-api:$v" "$work/app" >/dev/null
+done
+
+echo "== throughput: wrk -t 2 -c 32 -d ${duration}s on 127.0.0.1"
+port=$(free_port)
+S run -d --name api --replicas 1 -p "127.0.0.1:$port:3000" node-api:v1 >/dev/null
+wait_up "$port"; sleep 1
+read -r r1 l1 <<<"$(load "$port")"
+S rm -f api >/dev/null
+port=$(free_port)
+S run -d --name api --replicas 2 -p "127.0.0.1:$port:3000" node-api:v1 >/dev/null
+wait_up "$port"; sleep 1
+read -r r2 l2 <<<"$(load "$port")"
+S rm -f api >/dev/null
+pport=$(free_port)
+(cd "$work/app" && PORT=$pport pm2 start server.js -i 2 --name api >/dev/null)
+wait_up "$pport"; sleep 1
+read -r rp lp <<<"$(load "$pport")"
+pm2 delete api >/dev/null
+echo "  skiff, 1 replica:       $r1 req/s, p99 $l1"
+echo "  skiff, 2 replicas:      $r2 req/s, p99 $l2"
+echo "  pm2 cluster, 2 workers: $rp req/s, p99 $lp"
+echo "  skiff 2 replicas / pm2 2 workers: x$(ratio "$r2" "$rp"); 2 replicas / 1 replica: x$(ratio "$r2" "$r1")"
+
+echo "== rolling update of 4 under a request loop (one GET every 5 ms)"
+port=$(free_port)
+S tag node-api:v1 node-api:latest >/dev/null
+S run -d --name api --replicas 4 -p "127.0.0.1:$port:3000" node-api >/dev/null
+wait_up "$port"; sleep 2
+S tag node-api:v2 node-api:latest >/dev/null
+read -r sf st stook <<<"$(under_loop "$skiff" --root "$store" rollout node-api --parallel 1)"
+S rm -f api >/dev/null
+port=$(free_port)
+(cd "$work/app" && PORT=$port pm2 start server.js -i 4 --name api >/dev/null)
+wait_up "$port"; sleep 2
+read -r pf pt ptook <<<"$(under_loop pm2 reload api)"
+echo "  skiff rollout --parallel 1: $sf failed of $st requests, ${stook} s"
+echo "  pm2 reload:                 $pf failed of $pt requests, ${ptook} s"
+
+echo "== automatic rollback: a revision unhealthy 5 s after start, 4 replicas, --monitor 30s"
+port=$(free_port)
+S tag node-api:v2 node-api:latest >/dev/null
+S run -d --name api --replicas 4 -p "127.0.0.1:$port:3000" node-api >/dev/null
+wait_up "$port"; sleep 2
+S tag node-api:v3 node-api:latest >/dev/null
+# The rollout fails on purpose (it rolls back, exit 125); each line of its
+# output gets a timestamp.
+cat >"$work/auto.sh" <<SH
+"$skiff" --root "$store" rollout node-api --monitor 30s 2>&1 | while IFS= read -r l; do echo "\$(date +%s.%N) \$l"; done >"$work/auto.log"
+echo "\$(date +%s.%N) end" >>"$work/auto.log"
+SH
+read -r af at atook <<<"$(under_loop sh "$work/auto.sh")"
+grep -q "rolled back" "$work/auto.log" || die "the rollout did not roll back: $(cat "$work/auto.log")"
+back=$(awk '/ is now revision / && !t { t = $1 } $2 == "end" { e = $1 } END { printf "%.2f", e - t }' "$work/auto.log")
+echo "  $af failed of $at requests; ${atook} s for the whole command"
+echo "  from the tag moving back to every replica on the old revision: ${back} s"
+echo "  replicas on the rollback revision: $(S inspect api | python3 -c 'import json,sys; v=json.load(sys.stdin); print(sum(1 for i in v if "v2" in str(i["Spec"]["env"])), "of", len(v), "answer v2")')"

@@ -1,0 +1,714 @@
+//! `run --replicas`: several containers behind one published port, and the
+//! commands that act on the whole service. Real containers, ports on
+//! 127.0.0.1 only (free ones), bounded request loops.
+
+mod common;
+
+use common::TestStore;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+fn busybox() -> TestStore {
+    TestStore::new().with_busybox()
+}
+
+/// Build `tag` from a Dockerfile text over busybox:fixture.
+fn build(s: &TestStore, tag: &str, dockerfile: &str) {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    s.ok(&["build", "-q", "-t", tag, ctx.path().to_str().unwrap()]);
+}
+
+/// A web server that answers with its host name (the replica's short id).
+fn web(s: &TestStore) {
+    build(
+        s,
+        "web:1",
+        "FROM busybox:fixture\n\
+         CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www\"]\n",
+    );
+}
+
+fn inspect(s: &TestStore, c: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&s.ok(&["inspect", c])).unwrap();
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// Short id (the host name) of container `c`.
+fn host_of(s: &TestStore, c: &str) -> String {
+    inspect(s, c)[0]["Id"].as_str().unwrap()[..12].to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// GET / : the body, or why it failed.
+fn get(port: u16) -> Result<String, String> {
+    let mut c = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
+        .map_err(|e| format!("connect: {e}"))?;
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .map_err(|e| e.to_string())?;
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut out = String::new();
+    c.read_to_string(&mut out)
+        .map_err(|e| format!("read: {e}"))?;
+    if !out.starts_with("HTTP/1.") || !out.contains(" 200 ") {
+        return Err(format!("answer {out:?}"));
+    }
+    out.split("\r\n\r\n")
+        .nth(1)
+        .map(|b| b.trim().to_string())
+        .ok_or_else(|| format!("no body in {out:?}"))
+}
+
+/// `n` requests, one after the other: who answered how often. Every
+/// request must succeed.
+fn spread(port: u16, n: usize) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for i in 0..n {
+        let body = get(port).unwrap_or_else(|e| panic!("request {i} failed: {e}"));
+        *seen.entry(body).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Wait until `n` requests in a row are answered by exactly `hosts`.
+fn wait_spread(port: u16, hosts: usize) -> BTreeMap<String, usize> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = spread(port, 40);
+        if seen.len() == hosts || Instant::now() > until {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn names(s: &TestStore) -> Vec<String> {
+    let v: Value = serde_json::from_str(&s.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    let mut n: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn bad_replica_counts_and_names_are_refused_and_create_nothing() {
+    let s = busybox();
+    for (args, want) in [
+        (vec!["--replicas", "0"], "from 1 to 256"),
+        (vec!["--replicas", "10000"], "from 1 to 256"),
+        (vec!["--replicas", "two"], "from 1 to 256"),
+    ] {
+        let mut a = vec!["run", "-d", "--name", "api"];
+        a.extend(args);
+        a.extend(["busybox:fixture", "sleep", "30"]);
+        let e = s.fails(&a, 125);
+        assert!(e.contains(want), "{a:?}: {e}");
+    }
+    let e = s.fails(
+        &[
+            "run",
+            "--replicas",
+            "2",
+            "--name",
+            "api",
+            "busybox:fixture",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("needs -d"), "{e}");
+    let e = s.fails(
+        &["run", "-d", "--replicas", "2", "busybox:fixture", "true"],
+        125,
+    );
+    assert!(e.contains("needs --name"), "{e}");
+    let e = s.fails(
+        &[
+            "run",
+            "-d",
+            "--replicas",
+            "2",
+            "--name",
+            "api.1",
+            "busybox:fixture",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("name of a replica"), "{e}");
+    assert!(names(&s).is_empty(), "nothing was created");
+
+    // A service name in use, and a scale of an unknown name.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "busybox:fixture",
+        "sleep",
+        "30",
+    ]);
+    let e = s.fails(
+        &[
+            "run",
+            "-d",
+            "--replicas",
+            "2",
+            "--name",
+            "api",
+            "busybox:fixture",
+            "sleep",
+            "30",
+        ],
+        125,
+    );
+    assert!(e.contains("already in use"), "{e}");
+    assert_eq!(names(&s), vec!["api"]);
+    s.ok(&["rm", "-f", "api"]);
+
+    // A replica that cannot start: all or nothing.
+    let e = s.fails(
+        &[
+            "run",
+            "-d",
+            "--replicas",
+            "2",
+            "--name",
+            "api",
+            "busybox:fixture",
+            "/nope",
+        ],
+        127,
+    );
+    assert!(e.contains("api.1"), "{e}");
+    assert!(names(&s).is_empty(), "{:?}", names(&s));
+}
+
+#[test]
+fn replicas_share_one_port_and_an_unhealthy_or_crashed_one_gets_nothing() {
+    let s = busybox();
+    web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let out = s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "3",
+        "--restart",
+        "always",
+        "-m",
+        "64m",
+        "--health-cmd",
+        "test ! -f /tmp/sick",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "-p",
+        &publish,
+        "web:1",
+    ]);
+    assert_eq!(out.lines().count(), 3, "one id per replica: {out}");
+    assert_eq!(names(&s), vec!["api.1", "api.2", "api.3"]);
+    let hosts: Vec<String> = ["api.1", "api.2", "api.3"]
+        .iter()
+        .map(|c| host_of(&s, c))
+        .collect();
+    // Each replica is its own container with the options given.
+    for c in ["api.1", "api.2", "api.3"] {
+        let i = &inspect(&s, c)[0];
+        assert_eq!(i["RestartPolicy"], "always", "{c}");
+        assert_eq!(i["Options"]["memory"], "64m", "{c}");
+        assert_eq!(i["Ports"][0], format!("127.0.0.1:{port}->8080/tcp"));
+    }
+
+    // One port, every ready replica answers.
+    let seen = wait_spread(port, 3);
+    assert_eq!(seen.len(), 3, "all three replicas serve: {seen:?}");
+    for h in seen.keys() {
+        assert!(hosts.contains(h), "{h} is not a replica ({hosts:?})");
+    }
+
+    // An unhealthy replica gets no new connections; the others serve.
+    s.ok(&["exec", "api.2", "touch", "/tmp/sick"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !s.ok(&["ps"]).contains("(unhealthy)") {
+        assert!(Instant::now() < until, "api.2 never turned unhealthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = spread(port, 60);
+    assert!(
+        !seen.contains_key(&hosts[1]),
+        "the unhealthy one served: {seen:?}"
+    );
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    // Healthy again: it is back in.
+    s.ok(&["exec", "api.2", "rm", "/tmp/sick"]);
+    let seen = wait_spread(port, 3);
+    assert!(seen.contains_key(&hosts[1]), "back after healthy: {seen:?}");
+
+    // A crashed replica (kill -9 of its program): no request fails, the
+    // others answer while its supervisor restarts it.
+    let pid = inspect(&s, "api.3")[0]["State"]["Pid"].as_i64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // (A connection its supervisor accepted in the instant before it saw
+    // the crash shares the crash; from then on it takes none.)
+    std::thread::sleep(Duration::from_millis(100));
+    let seen = spread(port, 60);
+    assert!(seen.len() >= 2, "{seen:?}");
+    let seen = wait_spread(port, 3);
+    assert!(seen.contains_key(&hosts[2]), "api.3 is back: {seen:?}");
+
+    // A replica's supervisor killed: the shared port stays with the others.
+    let sup = inspect(&s, "api.1")[0]["State"]["SupervisorPid"].as_i64();
+    if let Some(sup) = sup {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sup as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let seen = spread(port, 40);
+        assert!(!seen.contains_key(&hosts[0]), "{seen:?}");
+    }
+    s.ok(&["rm", "-f", "api"]);
+    assert!(names(&s).is_empty());
+}
+
+#[test]
+fn a_service_is_stopped_started_logged_and_removed_as_one() {
+    let s = busybox();
+    web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "web:1",
+    ]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    for c in ["api.1", "api.2"] {
+        s.ok(&[
+            "exec",
+            c,
+            "sh",
+            "-c",
+            "echo hello from $(hostname) > /proc/1/fd/1",
+        ]);
+    }
+    // ps: one line per replica, with its status.
+    let ps = s.ok(&["ps"]);
+    for c in ["api.1", "api.2"] {
+        assert!(
+            ps.lines().any(|l| l.contains(c) && l.contains("Up")),
+            "{ps}"
+        );
+    }
+    // logs: all replicas, prefixed; or one.
+    let logs = s.ok(&["logs", "api"]);
+    for c in ["api.1", "api.2"] {
+        assert!(
+            logs.contains(&format!("{c} | hello from {}", host_of(&s, c))),
+            "{logs}"
+        );
+    }
+    let one = s.ok(&["logs", "api.2"]);
+    assert!(
+        one.contains(&format!("hello from {}", host_of(&s, "api.2"))),
+        "{one}"
+    );
+    assert!(!one.contains(&host_of(&s, "api.1")), "{one}");
+    // inspect: every replica.
+    assert_eq!(inspect(&s, "api").len(), 2);
+    // One replica stopped and started again: it shares the port again.
+    s.ok(&["stop", "-t", "1", "api.1"]);
+    let seen = spread(port, 20);
+    assert_eq!(seen.keys().collect::<Vec<_>>(), vec![&host_of(&s, "api.2")]);
+    s.ok(&["start", "api.1"]);
+    assert_eq!(wait_spread(port, 2).len(), 2, "api.1 is back on the port");
+    // stop, start, restart the whole service.
+    s.ok(&["stop", "-t", "1", "api"]);
+    let ps = s.ok(&["ps", "-a"]);
+    assert_eq!(
+        ps.lines().filter(|l| l.contains("Exited")).count(),
+        2,
+        "{ps}"
+    );
+    assert!(get(port).is_err(), "nothing listens once stopped");
+    s.ok(&["start", "api"]);
+    assert_eq!(wait_spread(port, 2).len(), 2, "both serve after start");
+    s.ok(&["restart", "-t", "1", "api"]);
+    assert_eq!(wait_spread(port, 2).len(), 2, "both serve after restart");
+    s.ok(&["rm", "-f", "api"]);
+    assert!(names(&s).is_empty());
+    s.fails(&["rm", "-f", "api"], 125);
+}
+
+/// A steady request loop in a thread (one GET every ~5 ms) until stopped:
+/// every answer, in order.
+struct Hammer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Result<String, String>>>,
+}
+
+impl Hammer {
+    fn start(port: u16) -> Hammer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            // Bounded: stops by itself after 2 minutes.
+            let until = Instant::now() + Duration::from_secs(120);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                out.push(get(port));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            out
+        });
+        Hammer { stop, thread }
+    }
+
+    fn finish(self) -> Vec<Result<String, String>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+fn no_failures(what: &str, answers: &[Result<String, String>]) {
+    let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{what}: {} of {} requests failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    assert!(answers.len() > 10, "{what}: too few requests");
+}
+
+#[test]
+fn scale_up_and_down_without_a_failed_request() {
+    let s = busybox();
+    web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "web:1",
+    ]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+
+    let h = Hammer::start(port);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = s.ok(&["scale", "api=4"]);
+    std::thread::sleep(Duration::from_millis(200));
+    no_failures("scale up", &h.finish());
+    assert!(
+        out.contains("api.3 started") && out.contains("api.4 started"),
+        "{out}"
+    );
+    assert_eq!(names(&s), vec!["api.1", "api.2", "api.3", "api.4"]);
+    let i = &inspect(&s, "api.4")[0];
+    assert_eq!(i["Ports"][0], format!("127.0.0.1:{port}->8080/tcp"));
+    assert_eq!(
+        i["Image"]["digest"],
+        inspect(&s, "api.1")[0]["Image"]["digest"]
+    );
+    assert_eq!(wait_spread(port, 4).len(), 4, "the new ones serve");
+
+    let h = Hammer::start(port);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = s.ok(&["scale", "-t", "2", "api=1"]);
+    std::thread::sleep(Duration::from_millis(200));
+    no_failures("scale down", &h.finish());
+    assert!(out.contains("api.4 drained and removed"), "{out}");
+    assert_eq!(names(&s), vec!["api.1"]);
+    let seen = spread(port, 20);
+    assert_eq!(seen.keys().collect::<Vec<_>>(), vec![&host_of(&s, "api.1")]);
+
+    let e = s.fails(&["scale", "nope=2"], 125);
+    assert!(e.contains("no service named"), "{e}");
+    let e = s.fails(&["scale", "api=0"], 125);
+    assert!(e.contains("from 1 to 256"), "{e}");
+    let e = s.fails(&["scale", "api"], 125);
+    assert!(e.contains("SERVICE=N"), "{e}");
+    s.ok(&["rm", "-f", "api"]);
+}
+
+/// `web:latest` answering `<version> <host name>`, healthy until
+/// /tmp/bad exists; `bad_after` seconds after start it makes it.
+fn web_version(s: &TestStore, version: &str, bad_after: Option<u32>) {
+    let sick = bad_after
+        .map(|n| format!("(sleep {n}; touch /tmp/bad) & "))
+        .unwrap_or_default();
+    build(
+        s,
+        "web",
+        &format!(
+            "FROM busybox:fixture\n\
+             HEALTHCHECK --interval=200ms --retries=1 CMD test ! -f /tmp/bad\n\
+             CMD [\"sh\", \"-c\", \"{sick}mkdir -p /www && echo {version} $(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www\"]\n"
+        ),
+    );
+}
+
+fn versions(answers: &[Result<String, String>]) -> Vec<String> {
+    let mut v: Vec<String> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok())
+        .filter_map(|b| b.split_whitespace().next().map(str::to_string))
+        .collect();
+    v.dedup();
+    v
+}
+
+#[test]
+fn a_rollout_of_replicas_goes_k_at_a_time_without_a_failed_request() {
+    let s = busybox();
+    web_version(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "4",
+        "-p",
+        &publish,
+        "web",
+    ]);
+    assert_eq!(wait_spread(port, 4).len(), 4);
+    web_version(&s, "v2", None);
+    let h = Hammer::start(port);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = s.ok(&["rollout", "web", "-t", "2", "--parallel", "2"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let answers = h.finish();
+    no_failures("rollout", &answers);
+    assert!(out.contains("4 replaced"), "{out}");
+    // Two at a time: two starts, their two switches, then the next two.
+    let kinds: Vec<char> = out
+        .lines()
+        .filter_map(|l| {
+            if l.contains("starting the new container") {
+                Some('s')
+            } else if l.contains("no downtime") {
+                Some('d')
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(kinds.iter().collect::<String>(), "ssddssdd", "{out}");
+    let v = versions(&answers);
+    assert_eq!(v.first().map(String::as_str), Some("v1"), "{v:?}");
+    assert_eq!(v.last().map(String::as_str), Some("v2"), "{v:?}");
+    // Every replica keeps its name and options, on the new revision.
+    assert_eq!(names(&s), vec!["api.1", "api.2", "api.3", "api.4"]);
+    for i in inspect(&s, "api") {
+        assert_eq!(i["Image"]["revision"], 2, "{}", i["Name"]);
+        assert_eq!(i["Options"]["service"], "api");
+    }
+    let seen = wait_spread(port, 4);
+    assert!(seen.keys().all(|k| k.starts_with("v2 ")), "{seen:?}");
+    // The service still scales after a rollout.
+    s.ok(&["scale", "api=2"]);
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    s.fails(&["rollout", "web", "--parallel", "0"], 125);
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_revision_that_turns_unhealthy_in_the_monitor_window_is_rolled_back() {
+    let s = busybox();
+    web_version(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "web",
+    ]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    // v2 is healthy at first (the rollout switches to it), then not.
+    web_version(&s, "v2", Some(2));
+    let h = Hammer::start(port);
+    let e = s.fails(&["rollout", "web", "-t", "1", "--monitor", "20s"], 125);
+    std::thread::sleep(Duration::from_millis(300));
+    let answers = h.finish();
+    assert!(
+        e.contains("turned unhealthy") && e.contains("rolled back"),
+        "{e}"
+    );
+    no_failures("rollout and automatic rollback", &answers);
+    // The tag says which revision serves: a rollback revision to rev 1.
+    let revs: Value =
+        serde_json::from_str(&s.ok(&["revisions", "web", "--format", "json"])).unwrap();
+    assert_eq!(revs[0]["reason"], "rollback", "{revs:#}");
+    assert_eq!(revs[0]["to"], 1, "{revs:#}");
+    let seen = wait_spread(port, 2);
+    assert!(seen.keys().all(|k| k.starts_with("v1 ")), "{seen:?}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_canary_waits_for_promote_or_abort() {
+    let s = busybox();
+    web_version(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "3",
+        "-p",
+        &publish,
+        "web",
+    ]);
+    assert_eq!(wait_spread(port, 3).len(), 3);
+    let revision_of = |s: &TestStore| -> Vec<i64> {
+        let mut v: Vec<i64> = inspect(s, "api")
+            .iter()
+            .map(|i| i["Image"]["revision"].as_i64().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+
+    web_version(&s, "v2", None);
+    let out = s.ok(&["rollout", "web", "--canary", "1", "-t", "1"]);
+    assert!(out.contains("2 left on the previous revision"), "{out}");
+    assert_eq!(revision_of(&s), vec![1, 1, 2]);
+    let seen = wait_spread(port, 3);
+    let v2 = seen.keys().filter(|k| k.starts_with("v2 ")).count();
+    assert_eq!(v2, 1, "one canary serves: {seen:?}");
+
+    // --abort: the canary goes back, and the tag with it.
+    let h = Hammer::start(port);
+    let out = s.ok(&["rollout", "web", "--abort", "-t", "1"]);
+    no_failures("abort", &h.finish());
+    assert!(out.contains("canary aborted"), "{out}");
+    let revs: Value =
+        serde_json::from_str(&s.ok(&["revisions", "web", "--format", "json"])).unwrap();
+    assert_eq!(
+        (&revs[0]["reason"], &revs[0]["to"]),
+        (&"rollback".into(), &1.into())
+    );
+    let seen = wait_spread(port, 3);
+    assert!(seen.keys().all(|k| k.starts_with("v1 ")), "{seen:?}");
+    let e = s.fails(&["rollout", "web", "--abort"], 125);
+    assert!(e.contains("no canary"), "{e}");
+
+    // A new canary, then --promote: every replica moves.
+    web_version(&s, "v3", None);
+    s.ok(&["rollout", "web", "--canary", "1", "-t", "1"]);
+    let h = Hammer::start(port);
+    let out = s.ok(&["rollout", "web", "--promote", "-t", "1"]);
+    no_failures("promote", &h.finish());
+    assert!(out.contains("2 replaced, 1 already on it"), "{out}");
+    let seen = wait_spread(port, 3);
+    assert!(seen.keys().all(|k| k.starts_with("v3 ")), "{seen:?}");
+    s.fails(&["rollout", "web", "--canary", "0"], 125);
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_monitor_window_cut_by_a_kill_is_finished_by_the_next_command() {
+    let s = busybox();
+    web_version(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "web",
+    ]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    web_version(&s, "v2", Some(4));
+    let mut child = s
+        .cmd()
+        .args(["rollout", "web", "-t", "1", "--monitor", "30s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while it watches the new revision.
+    let record = s.root().join("deploy/web/:latest.monitor.json");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !record.exists() {
+        assert!(Instant::now() < until, "the rollout never started watching");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let seen = wait_spread(port, 2);
+    assert!(seen.keys().all(|k| k.starts_with("v2 ")), "{seen:?}");
+
+    // The next command watches the rest of the window and rolls back.
+    let h = Hammer::start(port);
+    let e = s.fails(&["rollout", "web", "-t", "1"], 125);
+    let answers = h.finish();
+    assert!(
+        e.contains("turned unhealthy") && e.contains("rolled back"),
+        "{e}"
+    );
+    no_failures("rollback after a killed monitor", &answers);
+    assert!(!record.exists());
+    let seen = wait_spread(port, 2);
+    assert!(seen.keys().all(|k| k.starts_with("v1 ")), "{seen:?}");
+    let revs: Value =
+        serde_json::from_str(&s.ok(&["revisions", "web", "--format", "json"])).unwrap();
+    assert_eq!(revs[0]["reason"], "rollback", "{revs:#}");
+    s.ok(&["rm", "-f", "api"]);
+}
