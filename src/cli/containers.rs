@@ -184,7 +184,11 @@ pub(super) fn resolve(store: &crate::store::Store, c: &str) -> Result<String> {
 
 /// The container `c` names, or every replica of the service it names.
 fn resolve_all(store: &crate::store::Store, c: &str) -> Result<Vec<String>> {
-    Ok(replicas::resolve_all(store, c)?)
+    match replicas::resolve_all(store, c) {
+        // Not a container nor a service: the error with a suggestion.
+        Err(SupervisorError::NotFound(_)) => resolve(store, c).map(|id| vec![id]),
+        r => Ok(r?),
+    }
 }
 
 fn status_text(i: &Info) -> String {
@@ -585,8 +589,11 @@ fn service_logs(store: &crate::store::Store, a: &LogsArgs, ids: &[String]) -> Re
 pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
     let store = open_store(root)?;
     if let Err(SupervisorError::NotFound(_)) = lookup::resolve(&store, &a.container) {
-        let ids = replicas::resolve_all(&store, &a.container)?;
-        return service_logs(&store, &a, &ids);
+        let members = replicas::members(&store, &a.container);
+        if !members.is_empty() {
+            let ids: Vec<String> = members.into_iter().map(|(_, id)| id).collect();
+            return service_logs(&store, &a, &ids);
+        }
     }
     let mut id = resolve(&store, &a.container)?;
     let name = lookup::name_of(&store, &id);
