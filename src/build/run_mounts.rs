@@ -206,6 +206,7 @@ impl Prepared {
             source,
             target: target.clone(),
             readonly: true,
+            volume: None,
         });
         Ok(target)
     }
@@ -267,6 +268,7 @@ pub fn prepare(
                     source: src,
                     target: m.target.clone(),
                     readonly: !rw,
+                    volume: None,
                 });
             }
             MountKind::Cache {
@@ -301,6 +303,7 @@ pub fn prepare(
                     source: c.path().to_path_buf(),
                     target: m.target.clone(),
                     readonly: *readonly,
+                    volume: None,
                 });
                 p.caches.push(c);
             }
@@ -324,6 +327,7 @@ pub fn prepare(
                     source,
                     target: m.target.clone(),
                     readonly: true,
+                    volume: None,
                 });
             }
             MountKind::Tmpfs { size } => {

@@ -19,6 +19,7 @@ mod run;
 mod suggest;
 mod system;
 mod template;
+mod volume;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -165,6 +166,8 @@ pub enum Command {
     BuilderPrune(system::BuilderPruneArgs),
     #[command(name = "__system-prune", hide = true)]
     SystemPrune(system::SystemPruneArgs),
+    /// Manage named volumes: create, ls, inspect, rm, prune
+    Volume(volume::VolumeArgs),
 }
 
 impl Command {
@@ -275,6 +278,7 @@ pub fn main() -> i32 {
         Command::Container(_) | Command::Image(_) | Command::System(_) | Command::Builder(_) => {
             Err(anyhow::anyhow!("a command group was not resolved"))
         }
+        Command::Volume(a) => volume::volume(&root, a),
     };
     match result {
         Ok(code) => code,

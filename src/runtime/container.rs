@@ -41,6 +41,24 @@ pub fn new_id() -> String {
     hex::encode(bytes)
 }
 
+/// Named volumes: created if missing (as docker does), filled from the
+/// image's directory on first use, and mounted from the store.
+fn attach_volumes(store: &Store, spec: &mut ContainerSpec, layers: &[PathBuf]) -> Result<()> {
+    for m in spec.mounts.iter_mut() {
+        let Some(name) = m.volume.clone() else {
+            continue;
+        };
+        let err =
+            |e: crate::store::StoreError| RuntimeError::Invalid(format!("volume {name}: {e}"));
+        store
+            .create_volume(&name, &Default::default())
+            .map_err(err)?;
+        store.fill_volume(&name, layers, &m.target).map_err(err)?;
+        m.source = store.volume_data(&name);
+    }
+    Ok(())
+}
+
 impl Container {
     /// Check the spec against the host, create `containers/<id>/` with the
     /// overlay's upper and work directories and the /etc files.
@@ -54,10 +72,11 @@ impl Container {
     /// there (the `tmp/` leftover is swept).
     pub fn create_with_files(
         store: &Store,
-        spec: ContainerSpec,
+        mut spec: ContainerSpec,
         layers: Vec<PathBuf>,
         extra: &[(&str, &[u8])],
     ) -> Result<Container> {
+        attach_volumes(store, &mut spec, &layers)?;
         for m in &spec.mounts {
             if std::fs::symlink_metadata(&m.source).is_err() {
                 return Err(RuntimeError::Invalid(format!(

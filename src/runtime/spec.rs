@@ -53,12 +53,17 @@ pub fn network_choice(s: &str) -> (NetworkMode, Vec<String>) {
     }
 }
 
-/// `-v /host:/ctr[:ro]`.
+/// `-v /host:/ctr[:ro]` or `-v NAME:/ctr[:ro]` (a named volume).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindMount {
+    /// The host path; for a named volume, its `_data` directory in the
+    /// store (set when the container is created).
     pub source: PathBuf,
     pub target: String,
     pub readonly: bool,
+    /// The named volume mounted here, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
 }
 
 /// `--tmpfs /path[:opts]`: mount flags plus the filesystem data string.
@@ -484,9 +489,13 @@ pub fn parse_volume(v: &str) -> Result<BindMount> {
             )))
         }
     };
-    if !src.starts_with('/') {
-        return Err(RuntimeError::Invalid(format!("invalid volume spec {v:?}: named volumes are not supported; the source must be a host path (absolute, or starting with ./ or ../)")));
-    }
+    let volume = if src.starts_with('/') {
+        None
+    } else {
+        crate::store::volumes::check_volume_name(src)
+            .map_err(|e| RuntimeError::Invalid(format!("invalid volume spec {v:?}: {e}")))?;
+        Some(src.to_string())
+    };
     check_target(dst, &format!("volume {v:?}"))?;
     let mut readonly = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
@@ -501,9 +510,14 @@ pub fn parse_volume(v: &str) -> Result<BindMount> {
         }
     }
     Ok(BindMount {
-        source: PathBuf::from(src),
+        source: if volume.is_some() {
+            PathBuf::new()
+        } else {
+            PathBuf::from(src)
+        },
         target: dst.to_string(),
         readonly,
+        volume,
     })
 }
 
@@ -789,11 +803,17 @@ mod tests {
             BindMount {
                 source: "/srv/data".into(),
                 target: "/data".into(),
-                readonly: true
+                readonly: true,
+                volume: None,
             }
         );
         assert!(!parse_volume("/a:/b").unwrap().readonly);
-        assert!(parse_volume("named:/b").is_err());
+        assert_eq!(
+            parse_volume("named:/b").unwrap().volume.as_deref(),
+            Some("named")
+        );
+        assert!(parse_volume("a/b:/b").is_err());
+        assert!(parse_volume("..:/b").is_err());
         assert!(parse_volume("/a:rel").is_err());
         assert!(parse_volume("/a:/b/../c").is_err());
         assert!(parse_volume("/a:/b:bogus").is_err());

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod lock;
 pub mod refs;
 pub mod tmp;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 

@@ -16,6 +16,27 @@ pub fn all_ids(store: &Store) -> Vec<String> {
         .collect()
 }
 
+/// The containers (ids) that mount named volume `volume`, whatever their state.
+pub fn volume_users(store: &Store, volume: &str) -> Vec<String> {
+    all_ids(store)
+        .into_iter()
+        .filter(|id| {
+            let p = store.containers_dir().join(id).join(RECORD_FILE);
+            std::fs::read(&p)
+                .ok()
+                .and_then(|b| {
+                    serde_json::from_slice::<crate::runtime::container::ContainerRecord>(&b).ok()
+                })
+                .is_some_and(|r| {
+                    r.spec
+                        .mounts
+                        .iter()
+                        .any(|m| m.volume.as_deref() == Some(volume))
+                })
+        })
+        .collect()
+}
+
 /// The name of container `id`, if it has one.
 pub fn name_of(store: &Store, id: &str) -> Option<String> {
     std::fs::read_to_string(store.containers_dir().join(id).join(NAME_FILE)).ok()
