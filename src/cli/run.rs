@@ -2,20 +2,18 @@
 //! the runtime and stay attached in the foreground — or, with `-d`, to a
 //! supervisor (`supervisor::spawn`) that owns the container from then on.
 
-use crate::image::local::LocalImage;
+use crate::deploy::create;
 use crate::runtime::process::sealed_exe;
 use crate::runtime::seccomp::Seccomp;
-use crate::runtime::{
-    self, attach, signals, spec, Container, ContainerSpec, NetworkMode, RunOptions, Stdio,
-};
+use crate::runtime::{self, attach, signals, spec, Container, NetworkMode, RunOptions, Stdio};
 use crate::store::events::Event;
 use crate::store::Store;
-use crate::supervisor::config::{image_use, LogOptions, Options, RunConfig};
-use crate::supervisor::health::{self, HealthOptions, OnFailure};
+use crate::supervisor::config::{LogOptions, Options, RunConfig};
+use crate::supervisor::health::{HealthOptions, OnFailure};
 use crate::supervisor::ports::PortSpec;
 use crate::supervisor::restart::Policy;
 use crate::supervisor::state::{ProcessRef, State, Status};
-use crate::supervisor::{lookup, replicas, spawn, SupervisorError};
+use crate::supervisor::{lookup, replicas, SupervisorError};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -342,18 +340,25 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     {
         crate::network::Networks::at(root).get(n)?;
     }
-    // Keep prune away from the image until the container exists and uses
-    // it (a concurrent prune could remove its blobs or layers in between).
-    let gc = store.gc_shared()?;
-    let image = super::images::load_image(&store, a.image())?;
-    let layers = image.layer_dirs(&store)?;
+    let request = create::Request {
+        image: a.image().to_string(),
+        options: recorded_options(&a, &opts, &detached.health),
+        ports: detached.ports,
+        restart: detached.policy,
+        log: detached.log,
+        init: a.init,
+        detach: a.detach,
+        auto_remove: a.rm,
+        labels: Default::default(),
+        stop_signal: None,
+    };
     if let Some(n) = replicas {
-        let r = run_replicas(&store, &a, &opts, &detached, &image, &layers, n);
-        drop(gc);
-        return r;
+        return run_replicas(&store, &a, &request, n);
     }
-    let mut container = create(&store, &a, &opts, &detached, &image, layers)?;
-    drop(gc);
+    let mut container = create_one(&store, &a, &request)?;
+    let config_image = RunConfig::load(container.dir())
+        .map(|c| c.image.label())
+        .unwrap_or_else(|_| a.image().to_string());
     container.set_ephemeral(a.rm && !a.detach);
     if a.detach {
         return run_detached(&store, container);
@@ -361,9 +366,6 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     runtime::process::tiny_init::enable(a.init);
     let result = run_attached(&store, &container, &a);
     if a.rm {
-        let config_image = crate::supervisor::config::RunConfig::load(container.dir())
-            .map(|c| c.image.label())
-            .unwrap_or_default();
         store.emit(Event::container(
             "destroy",
             container.id(),
@@ -376,6 +378,21 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         }
     }
     result
+}
+
+/// One container through the library path `run -d` and compose share; a
+/// missing image gets the closest tag ("did you mean node-api?").
+fn create_one(store: &Store, a: &RunArgs, request: &create::Request) -> Result<Container> {
+    match create::create(store, request, &|n| std::env::var(n).ok()) {
+        Ok(c) => Ok(c),
+        Err(
+            e @ crate::deploy::DeployError::Image(crate::image::local::ImageError::NotFound(_)),
+        ) => {
+            super::images::load_image(store, a.image())?;
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `--replicas`: how many, checked before anything is created.
@@ -402,80 +419,11 @@ fn replica_count(a: &RunArgs) -> Result<Option<u32>> {
     Ok(Some(n))
 }
 
-/// Create the container `opts` describes (with its config.json).
-fn create(
-    store: &Store,
-    a: &RunArgs,
-    opts: &RunOptions,
-    detached: &Detached,
-    image: &LocalImage,
-    layers: Vec<PathBuf>,
-) -> Result<Container> {
-    let id = runtime::new_id();
-    let mut spec = ContainerSpec::build(&id, a.image(), &image.config.config, opts, &|n| {
-        std::env::var(n).ok()
-    })?;
-    let digest = image.manifest_digest.to_string();
-    spec.image_digest = Some(digest.clone());
-    let health = if a.detach {
-        health::decide(image.config.config.healthcheck.as_ref(), &detached.health)?
-    } else {
-        None
-    };
-    let mut options = recorded_options(a, opts, &detached.health);
-    if a.replicas.is_some() {
-        options.service = a.name.clone();
-    }
-    let config = RunConfig {
-        image: image_use(store, a.image(), &digest),
-        options,
-        ports: detached.ports.clone(),
-        restart: detached.policy,
-        log: detached.log,
-        init: a.init,
-        stop_signal: image
-            .config
-            .config
-            .stop_signal
-            .clone()
-            .unwrap_or_else(|| "SIGTERM".into()),
-        detach: a.detach,
-        auto_remove: a.rm,
-        health,
-        replaces: None,
-    };
-    // The container appears with its config.json (one rename), so a kill
-    // never leaves a container that `start` or a rollout cannot recreate.
-    let config_bytes = serde_json::to_vec_pretty(&config)?;
-    let container = Container::create_with_files(
-        store,
-        spec,
-        layers,
-        &[(crate::supervisor::CONFIG_FILE, &config_bytes)],
-    )?;
-    store.emit(Event::container(
-        "create",
-        container.id(),
-        opts.name.as_deref(),
-        &config.image.label(),
-    ));
-    Ok(container)
-}
-
-/// `run -d --replicas N --name api`: containers api.1 … api.N from the same
-/// image revision, started one after the other (the first binds the
-/// published ports, the others share them). If one cannot start, the ones
-/// made so far are removed again: all or nothing.
-#[allow(clippy::too_many_arguments)]
-fn run_replicas(
-    store: &Store,
-    a: &RunArgs,
-    opts: &RunOptions,
-    detached: &Detached,
-    image: &LocalImage,
-    layers: &[PathBuf],
-    n: u32,
-) -> Result<i32> {
+/// `run -d --replicas N --name api`: containers api.1 … api.N, started one
+/// after the other (the first binds the published ports, the others share
+/// them). If one cannot start, the ones made so far are removed again: all
+/// or nothing.
+fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -> Result<i32> {
     let service = a.name.clone().unwrap_or_default();
     if lookup::resolve(store, &service).is_ok() || !replicas::members(store, &service).is_empty() {
         bail!(
@@ -485,9 +433,10 @@ fn run_replicas(
     }
     let mut made: Vec<String> = Vec::new();
     for i in 1..=n {
-        let mut o = opts.clone();
-        o.name = Some(replicas::replica_name(&service, i));
-        let started = create(store, a, &o, detached, image, layers.to_vec()).and_then(|c| {
+        let mut r = request.clone();
+        r.options.run.name = Some(replicas::replica_name(&service, i));
+        r.options.service = Some(service.clone());
+        let started = create_one(store, a, &r).and_then(|c| {
             let id = c.id().to_string();
             made.push(id.clone());
             replicas::spawn(store, &id).map_err(anyhow::Error::from)
@@ -530,18 +479,14 @@ fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> O
     }
 }
 
-/// Hand the container to its supervisor; print its id once it runs. A
-/// container that never started is removed again, so its name stays free.
+/// Hand the container to its supervisor; print its id once it runs.
 fn run_detached(store: &Store, container: Container) -> Result<i32> {
-    let id = container.id().to_string();
-    match spawn::spawn(store.root(), &id) {
-        Ok(()) => {
+    match create::start_detached(store, container) {
+        Ok(id) => {
             println!("{id}");
             Ok(0)
         }
         Err(e) => {
-            let _ = crate::supervisor::cleanup::remove_cgroups(&id);
-            let _ = container.remove();
             eprintln!("skiff: {e}");
             Ok(e.exit_code())
         }

@@ -13,8 +13,10 @@
 //! | more or fewer replicas of a service, draining the removed ones | `scale.rs` |
 //! | watching a new revision after the last switch (`--monitor`) | `monitor.rs` |
 //! | the deploy lock and the record of a rollback in progress | `journal.rs` |
+//! | a new container from an image and `run` options (run, compose) | `create.rs` |
 //! | what to keep in the store | `prune.rs` |
 
+pub mod create;
 pub mod journal;
 pub mod monitor;
 pub mod prune;

@@ -70,6 +70,52 @@ pub fn create_named(
             old.display_name()
         ))
     })?;
+    create_from(store, old, cfg, rev, digest, reread_env, name, replaces)
+}
+
+/// [`create`], from `cfg` (options, labels, image reference) rather than
+/// the old container's own config: compose replaces a container whose
+/// service changed with one made from the service's new options.
+pub fn create_as(
+    store: &Store,
+    old: &Info,
+    cfg: &RunConfig,
+    rev: u64,
+    digest: &Digest,
+    reread_env: bool,
+) -> Result<String> {
+    let temp = old.name.as_deref().map(temporary_name);
+    let replaces = Replaces {
+        id: old.id.clone(),
+        name: old.name.clone(),
+        running: old.observed.is_live(),
+    };
+    create_from(
+        store,
+        old,
+        cfg,
+        rev,
+        digest,
+        reread_env,
+        temp,
+        Some(replaces),
+    )
+}
+
+/// The one way a container is made from another's config: `cfg` gives the
+/// options, `name` its name, `replaces` the container it replaces (none for
+/// a new replica).
+#[allow(clippy::too_many_arguments)]
+fn create_from(
+    store: &Store,
+    old: &Info,
+    cfg: &RunConfig,
+    rev: u64,
+    digest: &Digest,
+    reread_env: bool,
+    name: Option<String>,
+    replaces: Option<Replaces>,
+) -> Result<String> {
     // Keep prune away while the image's layers are being taken.
     let _gc = store.gc_shared()?;
     let img = LocalImage::by_digest(store, digest)?;

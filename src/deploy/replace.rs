@@ -112,6 +112,21 @@ pub fn replace(
     opts: &Options,
     report: &mut dyn FnMut(Step),
 ) -> Result<()> {
+    replace_as(store, old, None, rev, digest, opts, report)
+}
+
+/// [`replace`], the new container made from `cfg` (see
+/// [`recreate::create_as`]) when given. `cfg` must publish the same
+/// ports as `old` for a handover.
+pub fn replace_as(
+    store: &Store,
+    old: &Info,
+    cfg: Option<&crate::supervisor::config::RunConfig>,
+    rev: u64,
+    digest: &Digest,
+    opts: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<()> {
     let name = old.display_name();
     let mode = mode_of(old);
     report(Step::Replacing {
@@ -121,7 +136,10 @@ pub fn replace(
         mode: mode.clone(),
     });
     let t0 = Instant::now();
-    let new_id = recreate::create(store, old, rev, digest, opts.force)?;
+    let new_id = match cfg {
+        Some(cfg) => recreate::create_as(store, old, cfg, rev, digest, opts.force)?,
+        None => recreate::create(store, old, rev, digest, opts.force)?,
+    };
     let step = match &mode {
         Mode::Stopped => Ok(None),
         Mode::Handover { .. } => handover(store, old, &new_id, rev, opts).map(Some),

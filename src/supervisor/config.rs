@@ -158,6 +158,10 @@ pub struct RunConfig {
     /// replacement left half-done by a killed command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Replaces>,
+    /// `--label` / compose's labels, and compose's own
+    /// (`com.docker.compose.project`, `.service`, `.config-hash`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The container a rollout's new container replaces.
