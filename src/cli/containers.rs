@@ -191,7 +191,7 @@ fn resolve_all(store: &crate::store::Store, c: &str) -> Result<Vec<String>> {
     }
 }
 
-fn status_text(i: &Info) -> String {
+pub(super) fn status_text(i: &Info) -> String {
     let ago = |t: &Option<String>| t.as_deref().map(human_age).unwrap_or_default();
     let code = |c: &Option<i32>| c.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
     match &i.observed {
@@ -226,7 +226,7 @@ fn status_text(i: &Info) -> String {
     }
 }
 
-fn ports_text(i: &Info) -> String {
+pub(super) fn ports_text(i: &Info) -> String {
     i.config
         .as_ref()
         .map(|c| {

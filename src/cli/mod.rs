@@ -2,6 +2,7 @@
 //! Commands parse, call a module, print. No logic lives here.
 
 mod build;
+mod compose;
 mod containers;
 mod cp;
 mod deploy;
@@ -168,6 +169,8 @@ pub enum Command {
     SystemPrune(system::SystemPruneArgs),
     /// Manage named volumes: create, ls, inspect, rm, prune
     Volume(volume::VolumeArgs),
+    /// Run a project of services from a compose file
+    Compose(compose::ComposeArgs),
 }
 
 impl Command {
@@ -279,6 +282,7 @@ pub fn main() -> i32 {
             Err(anyhow::anyhow!("a command group was not resolved"))
         }
         Command::Volume(a) => volume::volume(&root, a),
+        Command::Compose(a) => compose::compose(&root, a),
     };
     match result {
         Ok(code) => code,

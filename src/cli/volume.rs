@@ -76,19 +76,7 @@ pub fn inspect_json(store: &Store, v: &VolumeMeta) -> serde_json::Value {
 
 /// Remove a volume unless a container uses it.
 pub fn remove(store: &Store, name: &str) -> Result<()> {
-    let users = lookup::volume_users(store, name);
-    if !users.is_empty() {
-        let names: Vec<String> = users
-            .iter()
-            .map(|id| lookup::name_of(store, id).unwrap_or_else(|| id[..12].to_string()))
-            .collect();
-        bail!(
-            "volume {name} is in use by container(s) {} (remove them first)",
-            names.join(", ")
-        );
-    }
-    store.remove_volume(name)?;
-    Ok(())
+    Ok(lookup::remove_unused_volume(store, name)?)
 }
 
 pub fn volume(root: &Path, a: VolumeArgs) -> Result<i32> {

@@ -37,6 +37,24 @@ pub fn volume_users(store: &Store, volume: &str) -> Vec<String> {
         .collect()
 }
 
+/// Remove named volume `name` unless a container uses it (the error
+/// names them).
+pub fn remove_unused_volume(store: &Store, name: &str) -> Result<()> {
+    let users = volume_users(store, name);
+    if !users.is_empty() {
+        let names: Vec<String> = users
+            .iter()
+            .map(|id| name_of(store, id).unwrap_or_else(|| id.chars().take(12).collect()))
+            .collect();
+        return Err(SupervisorError::Invalid(format!(
+            "volume {name} is in use by container(s) {} (remove them first)",
+            names.join(", ")
+        )));
+    }
+    store.remove_volume(name)?;
+    Ok(())
+}
+
 /// The name of container `id`, if it has one.
 pub fn name_of(store: &Store, id: &str) -> Option<String> {
     std::fs::read_to_string(store.containers_dir().join(id).join(NAME_FILE)).ok()

@@ -1,0 +1,73 @@
+//! `skiff compose`: a project of services from a compose file, converged
+//! onto containers.
+//!
+//! | concern | file |
+//! | --- | --- |
+//! | the YAML tree with line numbers (saphyr), merge keys | `yaml.rs` |
+//! | `${VAR}` substitution and `.env` files | `interpolate.rs` |
+//! | the compose-spec subset: decoding, checking, normalizing | `model.rs` |
+//! | finding the file, the project name, `.env` | `load.rs` |
+//! | depends_on order (cycles, unknown services) | `order.rs` |
+//! | what a service's containers are made from, and its hash | `service.rs` |
+//! | the project's containers and volumes in the store (labels) | `project.rs` |
+//! | up (build, create, wait for conditions, roll out what changed), down | `converge.rs` |
+
+pub mod converge;
+pub mod interpolate;
+pub mod load;
+pub mod model;
+pub mod order;
+pub mod project;
+pub mod service;
+pub mod yaml;
+
+use std::path::PathBuf;
+
+/// Labels on everything a project owns (docker compose's names, so a
+/// user's scripts that filter on them keep working).
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
+pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// Bad input, at a line of the file.
+    #[error("{}:{line}: {msg}", file.display())]
+    At {
+        file: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    /// A service failed during `up`; what was started before is listed.
+    #[error("service {service:?}: {msg}{}", started_list(started))]
+    Service {
+        service: String,
+        msg: String,
+        started: Vec<String>,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+    #[error(transparent)]
+    Supervisor(#[from] crate::supervisor::SupervisorError),
+    #[error(transparent)]
+    Image(#[from] crate::image::local::ImageError),
+}
+
+fn started_list(started: &[String]) -> String {
+    if started.is_empty() {
+        "; nothing was started".into()
+    } else {
+        format!(
+            "; started before the failure: {} (`skiff compose down` removes them)",
+            started.join(", ")
+        )
+    }
+}
+
+pub type Result<T, E = ComposeError> = std::result::Result<T, E>;
