@@ -203,7 +203,7 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
                 for w in &p.warnings {
                     say(format!("WARNING: {w}"));
                 }
-                print!("{}", yaml::emit(&serde_json::to_value(&p)?));
+                print!("{}", yaml::emit(&p.config_value()));
             }
             Ok(0)
         }

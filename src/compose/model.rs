@@ -186,6 +186,27 @@ pub struct Service {
     pub tmpfs: Vec<String>,
 }
 
+impl Project {
+    /// `compose config`: the project as compose prints it (services keyed
+    /// by name).
+    pub fn config_value(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        let services: serde_json::Map<String, serde_json::Value> = self
+            .services
+            .iter()
+            .map(|s| {
+                let mut sv = serde_json::to_value(s).unwrap_or_default();
+                if let Some(m) = sv.as_object_mut() {
+                    m.remove("name");
+                }
+                (s.name.clone(), sv)
+            })
+            .collect();
+        v["services"] = serde_json::Value::Object(services);
+        v
+    }
+}
+
 fn is_default<T: Default + PartialEq>(t: &T) -> bool {
     *t == T::default()
 }

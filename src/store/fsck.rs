@@ -11,6 +11,9 @@
 //! - `layers/` holds only directories named by a diff id;
 //! - each container directory has its `spec.json`, its layers, and a live
 //!   supervisor when its `state.json` says it is running;
+//! - each volume under `volumes/` has a valid name, a readable
+//!   `volume.json` and its `_data/` directory; every named volume a
+//!   container mounts exists;
 //! - `tmp/` holds nothing left behind by a process that is gone.
 //!
 //! The store knows nothing about builds or images: manifests, configs, cache
@@ -299,6 +302,7 @@ pub fn check(store: &Store) -> Result<Report> {
     c.images(&revisions);
     c.cache()?;
     c.containers()?;
+    c.volumes()?;
     c.layers()?;
     c.index();
     c.tmp()?;
@@ -790,6 +794,60 @@ impl<'a> Checker<'a> {
 
     /// Container directories: `spec.json`, the layers it names, and the
     /// supervisor of a running container.
+    fn volumes(&mut self) -> Result<()> {
+        for entry in read_dir_sorted(&self.store.volumes_dir())? {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let is_dir = fs::symlink_metadata(&path)
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
+            if !is_dir || super::volumes::check_volume_name(&name).is_err() {
+                self.add(
+                    Severity::Note,
+                    "stray-volume",
+                    &path,
+                    "not a volume (a directory with a valid volume name)",
+                    Action::Leave("left alone".into()),
+                );
+                continue;
+            }
+            let meta = path.join(super::volumes::VOLUME_FILE);
+            let parsed = fs::read(&meta).map_err(|e| e.to_string()).and_then(|b| {
+                serde_json::from_slice::<super::volumes::VolumeMeta>(&b).map_err(|e| e.to_string())
+            });
+            match parsed {
+                Err(e) => self.add(
+                    Severity::Problem,
+                    "bad-volume",
+                    &meta,
+                    format!("volume {name} has no readable volume.json: {e}"),
+                    Action::Manual(format!(
+                        "copy what you need out of {}, then remove the volume directory",
+                        self.rel(&path.join(super::volumes::DATA_DIR))
+                    )),
+                ),
+                Ok(m) if m.name != name => self.add(
+                    Severity::Problem,
+                    "bad-volume",
+                    &meta,
+                    format!("volume {name}'s volume.json names {}", m.name),
+                    Action::Manual("rename the directory or fix volume.json by hand".into()),
+                ),
+                Ok(_) => {}
+            }
+            if !path.join(super::volumes::DATA_DIR).is_dir() {
+                self.add(
+                    Severity::Problem,
+                    "bad-volume",
+                    &path,
+                    format!("volume {name} has no _data directory"),
+                    Action::Manual(format!("skiff volume rm {name}, then create it again")),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn containers(&mut self) -> Result<()> {
         let dir = self.store.containers_dir();
         let layers_dir = self.store.layers_dir();
@@ -824,6 +882,29 @@ impl<'a> Checker<'a> {
                     Action::Manual(format!("remove {} by hand", self.rel(&path))),
                 ),
                 Ok(v) => {
+                    let mounts = v
+                        .pointer("/spec/mounts")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    for vol in mounts
+                        .iter()
+                        .filter_map(|m| m.get("volume").and_then(Value::as_str))
+                    {
+                        let ok = super::volumes::check_volume_name(vol).is_ok()
+                            && self.store.volume_dir(vol).join("_data").is_dir();
+                        if !ok {
+                            self.add(
+                                Severity::Problem,
+                                "container-volume",
+                                &spec_path,
+                                format!("container {fname} mounts volume {vol}, which is missing"),
+                                Action::Manual(format!(
+                                    "skiff volume create {vol} (empty), or remove the container"
+                                )),
+                            );
+                        }
+                    }
                     let layers = v
                         .get("layers")
                         .and_then(Value::as_array)
