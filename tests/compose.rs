@@ -1,0 +1,605 @@
+//! End-to-end tests of `skiff compose` and named volumes: the seed's file
+//! verbatim with images/node-api (built, published on its fixed port 3000
+//! inside a network namespace the test creates, converged again after an
+//! edit with no failed request), Redis data that survives `down` and `up`
+//! through a named volume, depends_on conditions, two projects apart, and
+//! bad input that names file, line and service and leaves nothing
+//! half-started. Every wait is bounded.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A network namespace made for one test (deleted on drop): skiff runs in
+/// it, so the seed's fixed port 3000 never touches the host's network.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "skiff-cmp-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let ok = |c: &mut Command| assert!(c.status().expect("ip").success(), "{c:?}");
+        ok(Command::new("ip").args(["netns", "add", &name]));
+        ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
+        Netns { name }
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A store, a project directory, and optionally a namespace; every
+/// container is removed on drop, even when the test fails.
+struct Project {
+    s: TestStore,
+    dir: tempfile::TempDir,
+    ns: Option<Netns>,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let ids = self.skiff(&["ps", "-a", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.skiff(&["rm", "-f", id]);
+        }
+    }
+}
+
+impl Project {
+    fn new(s: TestStore, ns: bool) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("proj")).expect("mkdir");
+        Project {
+            s,
+            dir,
+            ns: ns.then(Netns::new),
+        }
+    }
+
+    /// The project directory (so the project is named `proj`).
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path().join(name), text).expect("write");
+    }
+
+    fn skiff(&self, args: &[&str]) -> Output {
+        let mut c = match &self.ns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.path())).arg(skiff_bin());
+                c
+            }
+            None => Command::new(skiff_bin()),
+        };
+        c.arg("--root")
+            .arg(self.s.root())
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("SKIFF_ROOT")
+            .output()
+            .expect("run skiff")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.skiff(args);
+        assert!(
+            o.status.success(),
+            "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Fails with skiff's own exit code; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.skiff(args);
+        assert_eq!(
+            o.status.code(),
+            Some(125),
+            "skiff {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    fn ps(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["compose"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["ps", "-a", "--format", "json"]);
+        serde_json::from_str(&self.ok(&args)).expect("ps json")
+    }
+}
+
+/// GET / inside the namespace (this thread only joins it).
+fn get_in(path: &str, port: u16) -> Result<String, String> {
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+        let mut s =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
+                .map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            .map_err(|e| format!("write: {e}"))?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .map_err(|e| format!("read: {e}"))?;
+        if !out.starts_with("HTTP/1.1 200") {
+            return Err(format!("answer {out:?}"));
+        }
+        Ok(out
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or("")
+            .trim()
+            .to_string())
+    })
+    .join()
+    .expect("thread")
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let t = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&t).expect("mkdir");
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).expect("copy");
+        }
+    }
+}
+
+/// The seed's file, exactly as the issue quotes it.
+const SEED: &str = "version: '3'
+services:
+  app:
+    build: .
+    container_name: node-api
+    ports:
+      - \"3000:3000\"
+    environment:
+      NODE_ENV: production
+    restart: always
+";
+
+#[test]
+fn the_seeds_file_verbatim_builds_runs_and_converges_without_a_failed_request() {
+    let p = Project::new(TestStore::new().with_node(), true);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("images/node-api"),
+        &p.path(),
+    );
+    p.write("docker-compose.yml", SEED);
+    let ns = p.ns.as_ref().expect("ns");
+    let err =
+        String::from_utf8_lossy(&p.skiff(&["compose", "up", "-d", "--build"]).stderr).into_owned();
+    assert!(err.contains("Container node-api started"), "{err}");
+    wait_for("node-api to answer on :3000", || {
+        get_in(&ns.path(), 3000).is_ok_and(|b| b.contains("\"service\":\"node-api\""))
+    });
+    let ps = p.ps(&[]);
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0]["name"], "node-api");
+    assert_eq!(ps[0]["service"], "app");
+    let project = p
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    assert_eq!(ps[0]["project"], Value::String(project.clone()));
+    let id = ps[0]["id"].clone();
+    // The image is tagged <project>-<service>, one revision per build.
+    let revs = p.ok(&[
+        "revisions",
+        &format!("{}-app", ps[0]["project"].as_str().unwrap()),
+    ]);
+    assert!(revs.contains('1'), "{revs}");
+    // Nothing changed: nothing recreated.
+    let err = String::from_utf8_lossy(&p.skiff(&["compose", "up", "-d"]).stderr).into_owned();
+    assert!(err.contains("node-api up to date"), "{err}");
+    assert_eq!(p.ps(&[])[0]["id"], id);
+    // An edit (a new variable) is rolled out with no refused request.
+    let edited = SEED.replace(
+        "NODE_ENV: production",
+        "NODE_ENV: production\n      APP_VERSION: \"2.0.0\"",
+    );
+    p.write("docker-compose.yml", &edited);
+    let stop = Arc::new(AtomicBool::new(false));
+    let hammer = {
+        let stop = stop.clone();
+        let path = ns.path();
+        std::thread::spawn(move || {
+            let mut results = Vec::new();
+            for _ in 0..4000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                results.push(get_in(&path, 3000));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            results
+        })
+    };
+    let err = String::from_utf8_lossy(&p.ok_err(&["compose", "up", "-d"])).into_owned();
+    stop.store(true, Ordering::SeqCst);
+    let results = hammer.join().expect("hammer");
+    assert!(err.contains("node-api recreated"), "{err}");
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        results.len()
+    );
+    assert!(get_in(&ns.path(), 3000)
+        .unwrap()
+        .contains("\"version\":\"2.0.0\""));
+    let ps = p.ps(&[]);
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_ne!(ps[0]["id"], id);
+    assert_eq!(ps[0]["name"], "node-api");
+    // logs, then down: nothing of the project is left.
+    let logs = p.ok(&["compose", "logs", "app"]);
+    assert!(
+        logs.contains("node-api | node-api 2.0.0 listening on :3000"),
+        "{logs}"
+    );
+    p.ok(&["compose", "down"]);
+    assert!(p.ps(&[]).is_empty());
+    assert!(p.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
+
+impl Project {
+    /// Run, require success, return stderr.
+    fn ok_err(&self, args: &[&str]) -> Vec<u8> {
+        let o = self.skiff(args);
+        assert!(
+            o.status.success(),
+            "skiff {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stderr
+    }
+}
+
+const REDIS: &str = r#"
+name: cache
+services:
+  redis:
+    image: redis:fixture
+    user: redis
+    command: redis-server --dir /data --appendonly yes --save "" --protected-mode no
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+      interval: 1s
+      start_interval: 200ms
+      start_period: 10s
+      retries: 3
+  client:
+    image: busybox:fixture
+    command: ["sleep", "300"]
+    depends_on:
+      redis:
+        condition: service_healthy
+    stop_grace_period: 1s
+volumes:
+  data:
+"#;
+
+#[test]
+fn redis_data_survives_down_and_up_through_a_named_volume() {
+    let p = Project::new(TestStore::new().with_busybox().with_redis(), false);
+    p.write("compose.yaml", REDIS);
+    p.ok(&["compose", "up", "-d"]);
+    let ps = p.ps(&[]);
+    let names: Vec<&str> = ps.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cache-client-1", "cache-redis-1"], "{ps:?}");
+    // client waited for redis to be healthy before it started.
+    let redis = ps.iter().find(|c| c["service"] == "redis").unwrap();
+    assert_eq!(redis["health"], "healthy", "{ps:?}");
+    // The volume was created for the project and filled from the image's
+    // /data (owned by the redis user).
+    let v: Value = serde_json::from_str(&p.ok(&["volume", "inspect", "cache_data"])).unwrap();
+    assert_eq!(v[0]["Labels"]["com.docker.compose.project"], "cache");
+    let mount = PathBuf::from(v[0]["Mountpoint"].as_str().unwrap());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&mount).unwrap().uid(), 999);
+    let set = p.ok(&[
+        "compose",
+        "exec",
+        "-T",
+        "redis",
+        "redis-cli",
+        "set",
+        "visits",
+        "41",
+    ]);
+    assert_eq!(set.trim(), "OK");
+    p.ok(&[
+        "compose",
+        "exec",
+        "-T",
+        "redis",
+        "redis-cli",
+        "incr",
+        "visits",
+    ]);
+    // In use: never removed.
+    let err = p.fails(&["volume", "rm", "cache_data"]);
+    assert!(
+        err.contains("in use by container(s) cache-redis-1"),
+        "{err}"
+    );
+    p.ok(&["compose", "down"]);
+    assert!(p.ps(&[]).is_empty());
+    assert!(p.ok(&["volume", "ls", "-q"]).contains("cache_data"));
+    p.ok(&["compose", "up", "-d"]);
+    let got = p.ok(&[
+        "compose",
+        "exec",
+        "-T",
+        "redis",
+        "redis-cli",
+        "get",
+        "visits",
+    ]);
+    assert_eq!(got.trim(), "42");
+    // `fsck` is content with volumes; `down -v` removes the project's.
+    p.ok(&["fsck"]);
+    p.ok(&["compose", "down", "-v"]);
+    assert!(!p.ok(&["volume", "ls", "-q"]).contains("cache_data"));
+}
+
+const TWO: &str = r#"
+services:
+  web:
+    image: busybox:fixture
+    command: sleep 300
+    environment:
+      GREETING: ${GREETING:-hello}
+    stop_signal: SIGKILL
+  job:
+    image: busybox:fixture
+    command: ["sh", "-c", "echo done $$HOSTNAME; exit 0"]
+  after:
+    image: busybox:fixture
+    command: sleep 300
+    stop_signal: SIGKILL
+    depends_on:
+      job:
+        condition: service_completed_successfully
+"#;
+
+#[test]
+fn two_projects_never_touch_each_other_and_only_what_changed_is_recreated() {
+    let p = Project::new(TestStore::new().with_busybox(), false);
+    p.write("compose.yaml", TWO);
+    p.ok(&["compose", "-p", "one", "up", "-d"]);
+    p.ok(&["compose", "-p", "two", "up", "-d"]);
+    let one = p.ps(&["-p", "one"]);
+    let two = p.ps(&["-p", "two"]);
+    assert_eq!(one.len(), 3, "{one:?}");
+    assert_eq!(two.len(), 3, "{two:?}");
+    let job = one.iter().find(|c| c["service"] == "job").unwrap();
+    assert_eq!(job["state"], "exited", "{one:?}");
+    let logs = p.ok(&["compose", "-p", "one", "logs", "job"]);
+    assert!(logs.starts_with("one-job-1 | done "), "{logs}");
+    // Interpolation from .env, and only `web` changes.
+    p.write(".env", "GREETING=hi\n");
+    let web_before = one.iter().find(|c| c["service"] == "web").unwrap()["id"].clone();
+    let after_before = one.iter().find(|c| c["service"] == "after").unwrap()["id"].clone();
+    p.ok(&["compose", "-p", "one", "up", "-d"]);
+    let one2 = p.ps(&["-p", "one"]);
+    let web = one2.iter().find(|c| c["service"] == "web").unwrap();
+    assert_ne!(web["id"], web_before);
+    assert_eq!(
+        one2.iter().find(|c| c["service"] == "after").unwrap()["id"],
+        after_before
+    );
+    let env = p.ok(&[
+        "compose",
+        "-p",
+        "one",
+        "exec",
+        "-T",
+        "web",
+        "sh",
+        "-c",
+        "echo $GREETING",
+    ]);
+    assert_eq!(env.trim(), "hi");
+    // stop/start/restart one service of one project.
+    p.ok(&["compose", "-p", "one", "stop", "web"]);
+    let st = p.ps(&["-p", "one"]);
+    assert_eq!(
+        st.iter().find(|c| c["service"] == "web").unwrap()["state"],
+        "exited"
+    );
+    assert_eq!(
+        st.iter().find(|c| c["service"] == "after").unwrap()["state"],
+        "running"
+    );
+    p.ok(&["compose", "-p", "one", "start", "web"]);
+    p.ok(&["compose", "-p", "one", "restart", "web"]);
+    assert_eq!(
+        p.ps(&["-p", "one"])
+            .iter()
+            .find(|c| c["service"] == "web")
+            .unwrap()["state"],
+        "running"
+    );
+    // `down` of one leaves two running.
+    p.ok(&["compose", "-p", "one", "down"]);
+    assert!(p.ps(&["-p", "one"]).is_empty());
+    let two2 = p.ps(&["-p", "two"]);
+    assert_eq!(two2.len(), 3);
+    assert_eq!(
+        two2.iter().map(|c| c["id"].clone()).collect::<Vec<_>>(),
+        two.iter().map(|c| c["id"].clone()).collect::<Vec<_>>()
+    );
+    p.ok(&["compose", "-p", "two", "down"]);
+}
+
+/// `compose config` on `text`: the error (stderr), which must name the
+/// file and the line.
+fn config_error(p: &Project, text: &str, line: usize) -> String {
+    p.write("compose.yaml", text);
+    let err = p.fails(&["compose", "config"]);
+    let file = p.path().join("compose.yaml");
+    assert!(
+        err.contains(&format!("{}:{line}:", file.display())),
+        "expected line {line} in: {err}"
+    );
+    err
+}
+
+#[test]
+fn bad_input_names_file_line_and_service_and_starts_nothing() {
+    let p = Project::new(TestStore::new().with_busybox(), false);
+    let e = config_error(&p, "services:\n  web:\n    image: [busybox\n", 4);
+    assert!(e.contains("invalid YAML"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  web:\n    image: busybox:fixture\n    privileged: true\n",
+        4,
+    );
+    assert!(
+        e.contains("service \"web\": unsupported key \"privileged\""),
+        "{e}"
+    );
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+        2,
+    );
+    assert!(e.contains("depends_on has a cycle: a -> b -> a"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    depends_on: [nope]\n",
+        4,
+    );
+    assert!(
+        e.contains("service \"a\" depends on unknown service \"nope\""),
+        "{e}"
+    );
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    image: x\n    ports: [\"8080:81\"]\n",
+        5,
+    );
+    assert!(
+        e.contains("host port 8080 is already published by service \"a\""),
+        "{e}"
+    );
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    environment:\n      K: ${SKIFF_TEST_UNSET_VAR:?set it in .env}\n",
+        5,
+    );
+    assert!(
+        e.contains("SKIFF_TEST_UNSET_VAR") && e.contains("set it in .env"),
+        "{e}"
+    );
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    volumes: [\"v:/data\"]\nvolumes:\n  v:\n    name: ../etc\n",
+        7,
+    );
+    assert!(e.contains("invalid volume name"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    volumes: [\"undeclared:/d\"]\n",
+        4,
+    );
+    assert!(e.contains("not declared"), "{e}");
+    assert!(p
+        .fails(&["volume", "create", "a/b"])
+        .contains("invalid volume name"));
+    assert!(p
+        .fails(&["run", "-v", "..:/x", "busybox:fixture", "true"])
+        .contains("invalid volume"));
+    // A harmless key is a warning, and the obsolete version is accepted.
+    p.write(
+        "compose.yaml",
+        "version: '3.8'\nservices:\n  a:\n    image: busybox:fixture\n    tty: true\n",
+    );
+    let o = p.skiff(&["compose", "config"]);
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(":5: service \"a\": \"tty\" is not supported")
+    );
+    // A failed build names the service and lists what was started before.
+    std::fs::create_dir_all(p.path().join("broken")).unwrap();
+    p.write("broken/Dockerfile", "FROM busybox:fixture\nRUN exit 3\n");
+    p.write(
+        "compose.yaml",
+        "services:\n  db:\n    image: busybox:fixture\n    command: sleep 300\n    stop_signal: SIGKILL\n  api:\n    build: ./broken\n    depends_on: [db]\n",
+    );
+    let e = p.fails(&["compose", "up", "-d"]);
+    assert!(e.contains("service \"api\""), "{e}");
+    assert!(e.contains("started before the failure: "), "{e}");
+    assert!(e.contains("-db-1"), "{e}");
+    p.ok(&["compose", "down"]);
+    assert!(p.ps(&[]).is_empty());
+    // A service that never becomes healthy: its dependant never starts.
+    p.write(
+        "compose.yaml",
+        "services:\n  db:\n    image: busybox:fixture\n    command: sleep 300\n    stop_signal: SIGKILL\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 200ms\n      retries: 1\n  api:\n    image: busybox:fixture\n    command: sleep 300\n    depends_on:\n      db:\n        condition: service_healthy\n",
+    );
+    let e = p.fails(&["compose", "up", "-d", "--wait-timeout", "20s"]);
+    assert!(
+        e.contains("service \"api\": dependency \"db\" is unhealthy"),
+        "{e}"
+    );
+    let ps = p.ps(&[]);
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    p.ok(&["compose", "down"]);
+    assert!(p.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
