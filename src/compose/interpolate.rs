@@ -127,11 +127,14 @@ fn braced(
     })
 }
 
+/// One variable of an env file: its name, and its value if it has one.
+pub type EnvVar = (String, Option<String>);
+
 /// The variables of a `.env` (or `env_file`) text: `KEY=VALUE` lines,
 /// `#` comments, an optional `export `, single quotes literal, double
 /// quotes with `\n` `\t` `\"` `\\` escapes. A line without `=` is
 /// `(KEY, None)`: take it from the environment. Errors name the line.
-pub fn parse_env_file(text: &str) -> Result<Vec<(String, Option<String>)>, (usize, String)> {
+pub fn parse_env_file(text: &str) -> Result<Vec<EnvVar>, (usize, String)> {
     let mut out = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();

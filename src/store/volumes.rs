@@ -292,14 +292,16 @@ mod tests {
         std::fs::create_dir_all(layer.join("srv/sub")).unwrap();
         std::fs::write(layer.join("srv/sub/f"), b"hi").unwrap();
         std::os::unix::fs::symlink("/etc", layer.join("evil")).unwrap();
-        store.fill_volume("data", &[layer.clone()], "/srv").unwrap();
+        store
+            .fill_volume("data", std::slice::from_ref(&layer), "/srv")
+            .unwrap();
         assert_eq!(
             std::fs::read(store.volume_data("data").join("sub/f")).unwrap(),
             b"hi"
         );
         // Filled once: a later mount over another path changes nothing.
         store
-            .fill_volume("data", &[layer.clone()], "/evil")
+            .fill_volume("data", std::slice::from_ref(&layer), "/evil")
             .unwrap();
         store.create_volume("other", &BTreeMap::new()).unwrap();
         store.fill_volume("other", &[layer], "/evil/ssl").unwrap();
