@@ -1033,3 +1033,39 @@ fn cp_refuses_devices_and_kernel_filesystems() {
     );
     assert!(!out.path().join("o").exists());
 }
+/// A named volume is filled from the image's directory on first use; an
+/// image whose path is a symlink to a host directory (`/data -> /etc`)
+/// must not get the host's files copied into the volume.
+#[test]
+fn a_new_volume_is_never_filled_through_an_image_symlink() {
+    let s = busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nRUN rm -rf /data && ln -s /etc /data && mkdir -p /real && ln -s /etc/ssl /real/ssl\n",
+    )
+    .unwrap();
+    s.ok(&["build", "-t", "esc:vol", ctx.path().to_str().unwrap()]);
+    for (vol, target) in [
+        ("viasym", "/data"),
+        ("viasub", "/data/ssl"),
+        ("leaf", "/real/ssl"),
+    ] {
+        let _ = s.run(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{vol}:{target}"),
+            "esc:vol",
+            "true",
+        ]);
+        let data = s.root().join("volumes").join(vol).join("_data");
+        assert!(data.is_dir(), "volume {vol} was not created");
+        let inside: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(inside.is_empty(), "volume {vol} got host files: {inside:?}");
+    }
+}

@@ -1222,3 +1222,44 @@ fn env_files_with_a_nul_byte_or_a_huge_line_are_refused() {
     assert_refusal(&o, "UTF-8");
     assert_eq!(snapshot(&s), before, "no container was created");
 }
+
+/// Compose files: an alias bomb is refused quickly with the file and
+/// line, and bad volume names never reach the store.
+#[test]
+fn compose_alias_bombs_and_volume_names_are_refused() {
+    let s = store();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb = String::from("x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (i, c) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().enumerate() {
+        let prev = ["a", "b", "c", "d", "e", "f", "g", "h"][i];
+        bomb.push_str(&format!(
+            "x-{c}: &{c} [{}]\n",
+            vec![format!("*{prev}"); 9].join(", ")
+        ));
+    }
+    bomb.push_str("services:\n  a:\n    image: x\n    command: *i\n");
+    let file = write_file(dir.path(), "compose.yaml", bomb.as_bytes());
+    let before = snapshot(&s);
+    let t0 = std::time::Instant::now();
+    let out = s.run(&["compose", "-f", file.to_str().unwrap(), "config"]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    let err = assert_refusal(&out, "compose.yaml:");
+    assert!(
+        err.contains("alias") || err.contains("invalid YAML"),
+        "{err}"
+    );
+    for bad in ["../x", "a/b", "..", ".hidden"] {
+        let out = s.run(&["volume", "create", bad]);
+        assert_refusal(&out, "invalid volume name");
+    }
+    let out = s.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "etc/../x:/x",
+        "busybox:fixture",
+        "true",
+    ]);
+    assert_refusal(&out, "invalid volume");
+    assert_eq!(before, snapshot(&s));
+}

@@ -193,6 +193,10 @@ fn seccomp(opts: &[String]) -> Result<Seccomp> {
 }
 
 fn options(a: &RunArgs) -> Result<RunOptions> {
+    // Refuse a bad -v (a volume name with / or ..) before anything is read.
+    for v in &a.volume {
+        spec::parse_volume(v)?;
+    }
     let mut env_file_lines = Vec::new();
     for f in &a.env_file {
         let data =
