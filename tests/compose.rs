@@ -603,3 +603,38 @@ fn bad_input_names_file_line_and_service_and_starts_nothing() {
     p.ok(&["compose", "down"]);
     assert!(p.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
+
+#[test]
+fn rollback_moves_a_service_back_one_build_and_up_then_leaves_it_alone() {
+    let p = Project::new(TestStore::new().with_busybox(), false);
+    p.write(
+        "compose.yaml",
+        "services:\n  w:\n    build: .\n    stop_signal: SIGKILL\n",
+    );
+    let version = |v: &str| {
+        p.write(
+            "Dockerfile",
+            &format!("FROM busybox:fixture\nRUN echo {v} > /v\nCMD [\"sleep\", \"300\"]\n"),
+        );
+    };
+    version("v1");
+    p.ok(&["compose", "up", "-d", "--build"]);
+    version("v2");
+    let err = String::from_utf8_lossy(&p.ok_err(&["compose", "up", "-d", "--build"])).into_owned();
+    assert!(err.contains("proj-w-1 recreated"), "{err}");
+    assert_eq!(
+        p.ok(&["compose", "exec", "-T", "w", "cat", "/v"]).trim(),
+        "v2"
+    );
+    let t0 = Instant::now();
+    p.ok(&["compose", "rollback", "w"]);
+    // compose's stop_signal (SIGKILL) is kept by the rollout: no 10 s wait.
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    assert_eq!(
+        p.ok(&["compose", "exec", "-T", "w", "cat", "/v"]).trim(),
+        "v1"
+    );
+    let err = String::from_utf8_lossy(&p.ok_err(&["compose", "up", "-d"])).into_owned();
+    assert!(err.contains("proj-w-1 up to date"), "{err}");
+    p.ok(&["compose", "down"]);
+}

@@ -396,7 +396,7 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
                 .find(|s| s.name == svc)
                 .with_context(|| format!("no such service: {svc}"))?;
             let image = service::image_name(&p, s);
-            super::deploy::rollback(
+            let code = super::deploy::rollback(
                 root,
                 super::deploy::RollbackArgs {
                     name: image,
@@ -407,7 +407,11 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
                         time: s.stop_grace_period.unwrap_or(10),
                     },
                 },
-            )
+            )?;
+            if code == 0 {
+                converge::refresh_hashes(&open_store(root)?, &p, s)?;
+            }
+            Ok(code)
         }
     }
 }

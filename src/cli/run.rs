@@ -135,6 +135,9 @@ pub struct RunArgs {
     /// published ports; max: one per CPU (needs -d and --name)
     #[arg(long, value_name = "N|max")]
     pub replicas: Option<String>,
+    /// Signal that stops the container (replaces the image's STOPSIGNAL)
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
     /// Security options: no-new-privileges[=true|false], seccomp=PROFILE.json|unconfined
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
@@ -193,6 +196,10 @@ fn seccomp(opts: &[String]) -> Result<Seccomp> {
 }
 
 fn options(a: &RunArgs) -> Result<RunOptions> {
+    if let Some(sig) = &a.stop_signal {
+        sig.parse::<crate::runtime::signum::Signum>()
+            .map_err(|e| anyhow::anyhow!("invalid --stop-signal {sig:?}: {e}"))?;
+    }
     // Refuse a bad -v (a volume name with / or ..) before anything is read.
     for v in &a.volume {
         spec::parse_volume(v)?;
@@ -354,7 +361,6 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         detach: a.detach,
         auto_remove: a.rm,
         labels: Default::default(),
-        stop_signal: None,
     };
     if let Some(n) = replicas {
         return run_replicas(&store, &a, &request, n);
@@ -480,6 +486,7 @@ fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> O
         health: health.clone(),
         labels: a.label.clone(),
         service: None,
+        stop_signal: a.stop_signal.clone(),
     }
 }
 

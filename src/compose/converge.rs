@@ -263,7 +263,11 @@ fn run_config(store: &Store, r: &create::Request, digest: &str) -> RunConfig {
         restart: r.restart,
         log: r.log,
         init: r.init,
-        stop_signal: r.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+        stop_signal: r
+            .options
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into()),
         detach: true,
         auto_remove: false,
         health: None,
@@ -388,6 +392,22 @@ pub fn down(
             crate::supervisor::lookup::remove_unused_volume(store, &v.name)?;
             say(format!("Volume {} removed", v.name));
         }
+    }
+    Ok(())
+}
+
+/// After a rollback moved a service's tag and its containers: record each
+/// container's hash for the image it now runs, so the next `up` sees it
+/// as up to date rather than recreating it.
+pub fn refresh_hashes(store: &Store, p: &Project, s: &Service) -> Result<()> {
+    for i in project::service_containers(store, &p.name, &s.name) {
+        let Some(mut cfg) = i.config.clone() else {
+            continue;
+        };
+        let req = service::request(p, s, project::number_of(&i)).map_err(ComposeError::Invalid)?;
+        let hash = service::config_hash(&req, &cfg.image.digest);
+        cfg.labels.insert(LABEL_HASH.into(), hash);
+        cfg.save(store, &i.dir)?;
     }
     Ok(())
 }

@@ -118,6 +118,7 @@ pub fn request(p: &Project, s: &Service, n: u32) -> Result<Request, String> {
             health: health(s),
             // As `--label`: `ps --filter label=com.docker.compose.project=…`.
             labels: labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            stop_signal: s.stop_signal.clone(),
         },
         ports,
         restart: s
@@ -129,7 +130,6 @@ pub fn request(p: &Project, s: &Service, n: u32) -> Result<Request, String> {
         detach: true,
         auto_remove: false,
         labels,
-        stop_signal: s.stop_signal.clone(),
     })
 }
 
@@ -146,7 +146,6 @@ pub fn config_hash(r: &Request, image_digest: &str) -> String {
         "restart": r.restart,
         "init": r.init,
         "labels": labels,
-        "stop_signal": r.stop_signal,
     });
     hex::encode(Sha256::digest(v.to_string().as_bytes()))
 }

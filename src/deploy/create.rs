@@ -27,8 +27,6 @@ pub struct Request {
     pub detach: bool,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
-    /// Replaces the image's STOPSIGNAL.
-    pub stop_signal: Option<String>,
 }
 
 /// Create (not start) the container. `host_env` gives `-e NAME` its value.
@@ -65,6 +63,7 @@ pub fn create(
         log: r.log,
         init: r.init,
         stop_signal: r
+            .options
             .stop_signal
             .clone()
             .or_else(|| image.config.config.stop_signal.clone())

@@ -160,11 +160,11 @@ fn create_from(
             },
             ..options
         },
-        stop_signal: img
-            .config
-            .config
+        stop_signal: cfg
+            .options
             .stop_signal
             .clone()
+            .or_else(|| img.config.config.stop_signal.clone())
             .unwrap_or_else(|| "SIGTERM".into()),
         health: if cfg.detach {
             crate::supervisor::health::decide(

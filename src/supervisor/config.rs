@@ -126,6 +126,10 @@ pub struct Options {
     /// is `<service>.<n>`, its published ports shared with the others).
     #[serde(default)]
     pub service: Option<String>,
+    /// The stop signal asked for (compose's `stop_signal`), over the
+    /// image's STOPSIGNAL; kept by rollouts.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
 }
 
 impl Options {
@@ -275,6 +279,7 @@ mod tests {
             },
             labels: vec!["tier=edge".into()],
             service: Some("api".into()),
+            stop_signal: Some("SIGQUIT".into()),
         }
     }
 
