@@ -322,9 +322,10 @@ services:
       start_interval: 200ms
       start_period: 10s
       retries: 3
-  client:
-    image: busybox:fixture
-    command: ["sleep", "300"]
+  api:
+    build: ./api
+    ports:
+      - "8080:3000"
     depends_on:
       redis:
         condition: service_healthy
@@ -333,15 +334,54 @@ volumes:
   data:
 "#;
 
+/// A Node API that counts visits in Redis, found by its service name.
+const API: &str = r#"'use strict';
+const http = require('http');
+const net = require('net');
+function incr() {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(6379, 'redis');
+    let buf = '';
+    s.on('data', (d) => { buf += d; if (buf.endsWith('\r\n')) { s.end(); resolve(buf); } });
+    s.on('error', reject);
+    s.write('*2\r\n$4\r\nINCR\r\n$6\r\nvisits\r\n');
+  });
+}
+http.createServer(async (req, res) => {
+  try {
+    res.end((await incr()).slice(1).trim() + '\n');
+  } catch (e) {
+    res.statusCode = 500;
+    res.end(String(e));
+  }
+}).listen(3000, () => console.log('api listening'));
+process.on('SIGTERM', () => process.exit(0));
+"#;
+
 #[test]
-fn redis_data_survives_down_and_up_through_a_named_volume() {
-    let p = Project::new(TestStore::new().with_busybox().with_redis(), false);
+fn a_node_api_counts_in_redis_by_service_name_and_the_data_survives_down_and_up() {
+    let p = Project::new(TestStore::new().with_node().with_redis(), true);
+    let ns = p.ns.as_ref().expect("ns").path();
+    std::fs::create_dir(p.path().join("api")).unwrap();
+    p.write("api/server.js", API);
+    p.write(
+        "api/Dockerfile",
+        "FROM node:fixture\nCOPY server.js /app/\nCMD [\"node\", \"/app/server.js\"]\n",
+    );
     p.write("compose.yaml", REDIS);
     p.ok(&["compose", "up", "-d"]);
     let ps = p.ps(&[]);
     let names: Vec<&str> = ps.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["cache-client-1", "cache-redis-1"], "{ps:?}");
-    // client waited for redis to be healthy before it started.
+    assert_eq!(names, ["cache-api-1", "cache-redis-1"], "{ps:?}");
+    let answer = |want: &str| {
+        let want = want.to_string();
+        wait_for(&format!("the api to answer {want}"), || {
+            get_in(&ns, 8080).is_ok_and(|b| b == want)
+        })
+    };
+    answer("1");
+    answer("2");
+    // api waited for redis to be healthy before it started.
     let redis = ps.iter().find(|c| c["service"] == "redis").unwrap();
     assert_eq!(redis["health"], "healthy", "{ps:?}");
     // The volume was created for the project and filled from the image's
@@ -419,7 +459,7 @@ services:
 
 #[test]
 fn two_projects_never_touch_each_other_and_only_what_changed_is_recreated() {
-    let p = Project::new(TestStore::new().with_busybox(), false);
+    let p = Project::new(TestStore::new().with_busybox(), true);
     p.write("compose.yaml", TWO);
     p.ok(&["compose", "-p", "one", "up", "-d"]);
     p.ok(&["compose", "-p", "two", "up", "-d"]);
@@ -502,7 +542,7 @@ fn config_error(p: &Project, text: &str, line: usize) -> String {
 
 #[test]
 fn bad_input_names_file_line_and_service_and_starts_nothing() {
-    let p = Project::new(TestStore::new().with_busybox(), false);
+    let p = Project::new(TestStore::new().with_busybox(), true);
     let e = config_error(&p, "services:\n  web:\n    image: [busybox\n", 4);
     assert!(e.contains("invalid YAML"), "{e}");
     let e = config_error(
@@ -606,7 +646,7 @@ fn bad_input_names_file_line_and_service_and_starts_nothing() {
 
 #[test]
 fn rollback_moves_a_service_back_one_build_and_up_then_leaves_it_alone() {
-    let p = Project::new(TestStore::new().with_busybox(), false);
+    let p = Project::new(TestStore::new().with_busybox(), true);
     p.write(
         "compose.yaml",
         "services:\n  w:\n    build: .\n    stop_signal: SIGKILL\n",

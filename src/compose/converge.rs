@@ -130,11 +130,38 @@ pub fn volumes(store: &Store, p: &Project) -> Result<()> {
     Ok(())
 }
 
+/// Create the project's networks that do not exist yet (the default one,
+/// and those the file declares); external ones must exist.
+pub fn networks(store: &Store, p: &Project, say: &mut dyn FnMut(String)) -> Result<()> {
+    let nets = crate::network::Networks::at(store.root());
+    let mut wanted: Vec<(String, bool)> = Vec::new();
+    for s in &p.services {
+        for n in service::networks(p, s) {
+            if !wanted.iter().any(|(w, _)| *w == n) {
+                let external = p.networks.values().any(|d| d.name == n && d.external);
+                wanted.push((n, external));
+            }
+        }
+    }
+    for (name, external) in wanted {
+        match nets.get(&name) {
+            Ok(_) => {}
+            Err(crate::network::NetworkError::NotFound(_)) if !external => {
+                crate::network::manage::create(store.root(), &name, None)?;
+                say(format!("Network {name} created"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 pub fn up(store: &Store, p: &Project, opts: &UpOptions, say: &mut dyn FnMut(String)) -> Result<()> {
     for w in &p.warnings {
         say(format!("WARNING: {w}"));
     }
     volumes(store, p)?;
+    networks(store, p, say)?;
     let mut started: Vec<String> = Vec::new();
     for i in order::order(p)? {
         let s = &p.services[i];
@@ -386,6 +413,24 @@ pub fn down(
             .unwrap_or(10);
         replace::stop_and_remove(store, &c.id, grace)?;
         say(format!("Container {} removed", c.display_name()));
+    }
+    // The project's networks (not external ones); one still used by a
+    // container of another project stays, with a warning.
+    let mut nets = vec![format!("{name}_default")];
+    if let Some(p) = p {
+        nets.extend(
+            p.networks
+                .values()
+                .filter(|d| !d.external)
+                .map(|d| d.name.clone()),
+        );
+    }
+    for n in nets {
+        match crate::network::manage::remove(store.root(), &n) {
+            Ok(()) => say(format!("Network {n} removed")),
+            Err(crate::network::NetworkError::NotFound(_)) => {}
+            Err(e) => say(format!("WARNING: network {n} kept: {e}")),
+        }
     }
     if remove_volumes {
         for v in project::volumes(store, name)? {

@@ -11,6 +11,10 @@
 //! | what a service's containers are made from, and its hash | `service.rs` |
 //! | the project's containers and volumes in the store (labels) | `project.rs` |
 //! | up (build, create, wait for conditions, roll out what changed), down | `converge.rs` |
+//!
+//! Every project has a default bridge network `<project>_default` (and
+//! those it declares); each container joins its service's networks with
+//! the service name as an alias, so `redis:6379` reaches the redis service.
 
 pub mod converge;
 pub mod interpolate;
@@ -57,6 +61,8 @@ pub enum ComposeError {
     Supervisor(#[from] crate::supervisor::SupervisorError),
     #[error(transparent)]
     Image(#[from] crate::image::local::ImageError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }
 
 fn started_list(started: &[String]) -> String {

@@ -18,6 +18,25 @@ pub fn image_name(p: &Project, s: &Service) -> String {
         .unwrap_or_else(|| format!("{}-{}", p.name, s.name))
 }
 
+/// The project's default network.
+pub fn default_network(p: &Project) -> String {
+    format!("{}_default", p.name)
+}
+
+/// The networks (store names) a service's containers join.
+pub fn networks(p: &Project, s: &Service) -> Vec<String> {
+    if s.networks.is_empty() {
+        return vec![default_network(p)];
+    }
+    s.networks
+        .iter()
+        .map(|n| match p.networks.get(n) {
+            Some(d) => d.name.clone(),
+            None => default_network(p),
+        })
+        .collect()
+}
+
 /// The container name of replica `n` (1-based).
 pub fn container_name(p: &Project, s: &Service, n: u32) -> String {
     match &s.container_name {
@@ -85,7 +104,9 @@ pub fn request(p: &Project, s: &Service, n: u32) -> Result<Request, String> {
         user: s.user.clone(),
         entrypoint,
         args,
-        network: NetworkMode::Private,
+        network: NetworkMode::Bridge,
+        networks: networks(p, s),
+        network_aliases: vec![s.name.clone()],
         volumes,
         tmpfs: s.tmpfs.clone(),
         read_only: s.read_only,
