@@ -3,9 +3,11 @@
 # (Redis with a named volume, and a client that depends on it), cold (no
 # containers; images present) and again with nothing changed, next to
 # podman-compose on the same file where podman can start containers here.
-# Then the seed's node-api project (inside a network namespace this script
-# makes, port 3000 there): `up -d --build` after an edit of server.js while
-# a bounded request loop counts failed requests (goal 0).
+# Then the seed's node-api project (port 3000): `up -d --build` after an
+# edit of server.js while a bounded request loop counts failed requests
+# (goal 0). Everything runs inside a network namespace this script makes
+# (compose projects get bridge networks; they are made there, not on the
+# host).
 #
 #   scripts/bench/compose.sh          # RUNS=5 by default
 #
@@ -24,15 +26,22 @@ skiff=${SKIFF:-$(skiff_release)}
 work=$(mktemp -d /tmp/skiff-bench-compose.XXXXXX)
 ns=skiff-bench-compose-$$
 store=$work/store
+in_ns() { nsenter --net=/run/netns/$ns "$@"; }
 cleanup() {
-    (cd "$work/two" 2>/dev/null && "$skiff" --root "$store" compose down -v >/dev/null 2>&1) || true
-    (cd "$work/seed" 2>/dev/null && nsenter --net=/run/netns/$ns "$skiff" --root "$store" compose down >/dev/null 2>&1) || true
-    if [ -n "${pc_ok:-}" ]; then (cd "$work/two" && podman-compose down -v >/dev/null 2>&1) || true; fi
+    (cd "$work/two" 2>/dev/null && in_ns "$skiff" --root "$store" compose down -v >/dev/null 2>&1) || true
+    (cd "$work/seed" 2>/dev/null && in_ns "$skiff" --root "$store" compose down >/dev/null 2>&1) || true
+    if command -v podman-compose >/dev/null; then
+        (cd "$work/two" 2>/dev/null && in_ns podman-compose down -v >/dev/null 2>&1) || true
+        podman network rm -f two_default >/dev/null 2>&1 || true
+        podman rmi -f localhost/skiff-bench-busybox:latest localhost/skiff-bench-redis:latest >/dev/null 2>&1 || true
+    fi
     ip netns del $ns 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
+ip netns add $ns
+ip -n $ns link set lo up
 "$skiff" --root "$store" import "$fixtures/busybox.tar" busybox:fixture >/dev/null
 "$skiff" --root "$store" import "$fixtures/redis.tar" redis:fixture >/dev/null
 
@@ -70,7 +79,8 @@ measure() { # name cold-cmd unchanged-cmd down-cmd
 
 cd "$work/two"
 results=()
-results+=("$(measure skiff "$skiff --root $store compose up -d" "$skiff --root $store compose up -d" "$skiff --root $store compose down")")
+sk="nsenter --net=/run/netns/$ns $skiff --root $store"
+results+=("$(measure skiff "$sk compose up -d" "$sk compose up -d" "$sk compose down")")
 
 pc_ok=
 if command -v podman-compose >/dev/null && command -v podman >/dev/null; then
@@ -82,14 +92,15 @@ if command -v podman-compose >/dev/null && command -v podman >/dev/null; then
     printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
         "$(ulimit -Sn)" "$(ulimit -Hn)" "$(ulimit -Su)" "$(ulimit -Hu)" >"$work/containers.conf"
     export CONTAINERS_CONF=$work/containers.conf
-    if podman-compose up -d >"$work/pc.log" 2>&1 && [ "$(podman ps --format '{{.Names}}' | grep -cE 'redis|client')" = 2 ]; then
+    pc="nsenter --net=/run/netns/$ns podman-compose"
+    if $pc up -d >"$work/pc.log" 2>&1 && [ "$(podman ps --format '{{.Names}}' | grep -cE 'redis|client')" = 2 ]; then
         pc_ok=1
-        podman-compose down >/dev/null 2>&1 || true
-        results+=("$(measure podman-compose "podman-compose up -d" "podman-compose up -d" "podman-compose down")")
+        $pc down >/dev/null 2>&1 || true
+        results+=("$(measure podman-compose "$pc up -d" "$pc up -d" "$pc down")")
     else
         echo "podman-compose cannot start this project here; leaving it out:" >&2
         tail -n 5 "$work/pc.log" >&2
-        podman-compose down >/dev/null 2>&1 || true
+        $pc down >/dev/null 2>&1 || true
     fi
     unset REDIS_IMAGE CLIENT_IMAGE
 else
@@ -106,8 +117,6 @@ for r in "${results[@]}"; do
 done
 
 # The seed's project: an edit of server.js rolled out while requests run.
-ip netns add $ns
-ip -n $ns link set lo up
 mkdir -p "$work/seed"
 cp -r "$repo/images/node-api/." "$work/seed/"
 "$skiff" --root "$store" import "$fixtures/node.tar" node:fixture >/dev/null
@@ -124,7 +133,6 @@ services:
     restart: always
 YAML
 cd "$work/seed"
-in_ns() { nsenter --net=/run/netns/$ns "$@"; }
 in_ns "$skiff" --root "$store" compose up -d --build >/dev/null 2>&1 || die "seed project does not start"
 for _ in $(seq 200); do in_ns curl -sf -o /dev/null http://127.0.0.1:3000/ && break; sleep 0.05; done
 sed -i "s/service: 'node-api'/service: 'node-api', edited: true/" server.js
