@@ -1212,3 +1212,177 @@ pub fn check_project_name(n: &str) -> std::result::Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_text(text: &str, vars: &[(&str, &str)]) -> Result<Project> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("compose.yaml");
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        std::fs::write(dir.path().join("web.env"), "FROM_FILE=1\nOVERRIDDEN=file\n").unwrap();
+        let root = super::super::yaml::parse(&file, text)?;
+        let mut d = Decoder {
+            file: &file,
+            dir: dir.path(),
+            lookup: &lookup,
+            warnings: Vec::new(),
+        };
+        decode(&mut d, &root, None, "My_App")
+    }
+
+    #[test]
+    fn the_subset_is_decoded_and_normalized() {
+        let p = decode_text(
+            r#"
+services:
+  web:
+    build:
+      context: ./web
+      dockerfile: Dockerfile.prod
+      args: [NODE_VERSION=20]
+      target: runtime
+    command: node "server main.js" --port=${PORT:-3000}
+    entrypoint: ["tini", "--"]
+    env_file: web.env
+    environment: [OVERRIDDEN=env, FROM_HOST]
+    ports:
+      - "127.0.0.1:8080:3000"
+      - target: 9229
+        published: "9229"
+    volumes:
+      - data:/data:ro
+      - ./src:/app/src
+      - type: volume
+        source: data
+        target: /more
+    depends_on:
+      db:
+        condition: service_healthy
+    healthcheck:
+      test: ["CMD", "node", "-e", "it's"]
+      interval: 5s
+      retries: 2
+    deploy:
+      replicas: 1
+      resources:
+        limits: { cpus: "0.5", memory: 256m, pids: 100 }
+      update_config: { order: start-first, failure_action: rollback, monitor: 30s }
+    stop_grace_period: 1m30s
+    labels: { team: api }
+  db:
+    image: postgres:16
+    healthcheck:
+      test: pg_isready
+volumes:
+  data:
+"#,
+            &[("FROM_HOST", "h")],
+        )
+        .unwrap();
+        assert_eq!(p.name, "my_app");
+        let w = &p.services[0];
+        let b = w.build.as_ref().unwrap();
+        assert!(b.context.ends_with("web"));
+        assert_eq!(b.args.get("NODE_VERSION").unwrap(), "20");
+        assert_eq!(
+            w.command.as_deref().unwrap(),
+            ["node", "server main.js", "--port=3000"]
+        );
+        assert_eq!(w.environment.get("OVERRIDDEN").unwrap(), "env");
+        assert_eq!(w.environment.get("FROM_FILE").unwrap(), "1");
+        assert_eq!(w.environment.get("FROM_HOST").unwrap(), "h");
+        assert_eq!(w.ports, ["127.0.0.1:8080:3000", "9229:9229"]);
+        assert_eq!(w.volumes[0].kind, "volume");
+        assert!(w.volumes[0].read_only);
+        assert_eq!(w.volumes[1].kind, "bind");
+        assert!(w.volumes[1].source.ends_with("/src"));
+        assert_eq!(w.volumes[2].target, "/more");
+        assert_eq!(w.depends_on[0].condition, Condition::ServiceHealthy);
+        assert_eq!(
+            w.healthcheck.as_ref().unwrap().test.as_deref(),
+            Some(r"exec 'node' '-e' 'it'\''s'")
+        );
+        assert_eq!(w.replicas, 1);
+        assert_eq!(w.limits.memory.as_deref(), Some("256m"));
+        assert_eq!(w.limits.pids, Some(100));
+        assert_eq!(w.update_config.order, "start-first");
+        assert_eq!(w.stop_grace_period, Some(90));
+        assert_eq!(p.volumes.get("data").unwrap().name, "my_app_data");
+        assert_eq!(
+            p.services[1].healthcheck.as_ref().unwrap().test.as_deref(),
+            Some("pg_isready")
+        );
+        // Services start after what they depend on.
+        assert_eq!(super::super::order::order(&p).unwrap(), [1, 0]);
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        let cases = [
+            (
+                "services:\n  a:\n    image: x\n    restart: sometimes\n",
+                4,
+                "restart",
+            ),
+            (
+                "services:\n  a:\n    image: x\n    ports: [\"80\"]\n",
+                4,
+                "no host port",
+            ),
+            (
+                "services:\n  a:\n    image: x\n    volumes: [\"v:rel\"]\n",
+                4,
+                "absolute",
+            ),
+            (
+                "services:\n  a:\n    image: x\n    stop_signal: SIGNOPE\n",
+                4,
+                "stop_signal",
+            ),
+            (
+                "services:\n  a:\n    build: .\n    container_name: c\n    deploy: {replicas: 2}\n",
+                2,
+                "container_name",
+            ),
+            ("services:\n  a: {}\n", 2, "neither an image nor a build"),
+            (
+                "name: Bad Name\nservices:\n  a:\n    image: x\n",
+                1,
+                "invalid project name",
+            ),
+            (
+                "services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"WHAT\"]\n",
+                5,
+                "CMD",
+            ),
+            (
+                "services:\n  a:\n    image: x\n    networks: [nope]\n",
+                4,
+                "not declared",
+            ),
+            ("volumes: {}\n", 1, "no services"),
+            ("services:\n  a:\n    image: $\n", 3, "literal $"),
+        ];
+        for (text, line, needle) in cases {
+            let e = decode_text(text, &[]).unwrap_err().to_string();
+            assert!(e.contains(&format!("compose.yaml:{line}:")), "{text}: {e}");
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(
+            split_words(r#"a 'b c' "d\"e" f\ g"#).unwrap(),
+            ["a", "b c", "d\"e", "f g"]
+        );
+        assert!(split_words("a 'b").is_none());
+        assert_eq!(normalize_project_name("._My App-2"), "myapp-2");
+    }
+}
