@@ -515,6 +515,27 @@ fn two_projects_never_touch_each_other_and_only_what_changed_is_recreated() {
             .unwrap()["state"],
         "running"
     );
+    // Replicas: two web containers, then back to one.
+    p.write(
+        "compose.yaml",
+        &TWO.replace(
+            "    stop_signal: SIGKILL\n  job:",
+            "    stop_signal: SIGKILL\n    deploy: {replicas: 2}\n  job:",
+        ),
+    );
+    p.ok(&["compose", "-p", "one", "up", "-d"]);
+    let webs: Vec<String> = p
+        .ps(&["-p", "one"])
+        .iter()
+        .filter(|c| c["service"] == "web")
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(webs, ["one-web-1", "one-web-2"]);
+    p.write("compose.yaml", TWO);
+    let err =
+        String::from_utf8_lossy(&p.ok_err(&["compose", "-p", "one", "up", "-d"])).into_owned();
+    assert!(err.contains("one-web-2 removed (scaled down)"), "{err}");
+    assert!(err.contains("one-web-1 up to date"), "{err}");
     // `down` of one leaves two running.
     p.ok(&["compose", "-p", "one", "down"]);
     assert!(p.ps(&["-p", "one"]).is_empty());
