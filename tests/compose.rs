@@ -699,3 +699,33 @@ fn rollback_moves_a_service_back_one_build_and_up_then_leaves_it_alone() {
     assert!(err.contains("proj-w-1 up to date"), "{err}");
     p.ok(&["compose", "down"]);
 }
+
+#[test]
+fn a_change_that_fails_within_its_monitor_window_is_rolled_back() {
+    let p = Project::new(TestStore::new().with_busybox(), true);
+    let file = |cmd: &str| {
+        format!(
+            "services:\n  w:\n    image: busybox:fixture\n    command: {cmd}\n    stop_signal: SIGKILL\n    deploy:\n      update_config: {{monitor: 3s, failure_action: rollback}}\n"
+        )
+    };
+    p.write("compose.yaml", &file("sleep 300"));
+    p.ok(&["compose", "up", "-d"]);
+    p.write("compose.yaml", &file("sh -c 'sleep 1; exit 3'"));
+    let err = p.fails(&["compose", "up", "-d"]);
+    assert!(err.contains("service \"w\""), "{err}");
+    assert!(
+        err.contains("failed within its monitor window of 3s: it stopped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rolled back to its previous configuration"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let ps = p.ps(&[]);
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0]["state"], "running", "{ps:?}");
+    let cmd = p.ok(&["compose", "exec", "-T", "w", "cat", "/proc/1/cmdline"]);
+    assert_eq!(cmd.replace('\0', " ").trim(), "sleep 300");
+    p.ok(&["compose", "down"]);
+}

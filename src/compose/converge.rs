@@ -246,6 +246,7 @@ fn converge_service(
                     };
                     replace::replace_as(store, o, Some(&cfg), rev, &d, &dopts, &mut |_| {})?;
                     say(format!("Container {name} recreated (rolled out)"));
+                    watch(store, p, s, o, n, &dopts, say)?;
                 } else {
                     replace::stop_and_remove(store, &o.id, stop_timeout)?;
                     start_new(store, &req, &name, say, started)?;
@@ -265,6 +266,80 @@ fn converge_service(
         ));
     }
     Ok(())
+}
+
+/// `deploy.update_config.monitor`: watch the new container of replica `n`
+/// that long; if it stops, restarts or turns unhealthy, `failure_action`
+/// decides: `rollback` replaces it with the old container's config again,
+/// `pause` stops the `up`, `continue` warns and goes on.
+fn watch(
+    store: &Store,
+    p: &Project,
+    s: &Service,
+    old: &Info,
+    n: u32,
+    dopts: &deploy::Options,
+    say: &mut dyn FnMut(String),
+) -> Result<()> {
+    let Some(m) = &s.update_config.monitor else {
+        return Ok(());
+    };
+    let window = crate::units::parse_duration(m)
+        .map_err(|e| ComposeError::Invalid(format!("monitor {m:?}: {e}")))?;
+    let name = service::container_name(p, s, n);
+    let find = || {
+        project::service_containers(store, &p.name, &s.name)
+            .into_iter()
+            .find(|i| project::number_of(i) == n)
+    };
+    let until = Instant::now() + window;
+    let mut failure = None;
+    let restarts = find().map_or(0, |i| i.state.restart_count);
+    while Instant::now() < until && failure.is_none() {
+        std::thread::sleep(Duration::from_millis(100));
+        failure = match find() {
+            None => Some("it was removed".to_string()),
+            Some(i) if !i.observed.is_live() => Some(format!("it stopped ({})", i.observed.word())),
+            Some(i) if i.state.restart_count > restarts => Some("it restarted".to_string()),
+            Some(i)
+                if i.state.health.as_ref().map(|h| h.status) == Some(HealthStatus::Unhealthy) =>
+            {
+                Some("it became unhealthy".to_string())
+            }
+            Some(_) => None,
+        };
+    }
+    let Some(why) = failure else {
+        return Ok(());
+    };
+    let msg = format!("container {name} failed within its monitor window of {m}: {why}");
+    match s.update_config.failure_action.as_str() {
+        "continue" => {
+            say(format!("WARNING: {msg}"));
+            Ok(())
+        }
+        "rollback" => {
+            let (Some(new), Some(old_cfg)) = (find(), old.config.as_ref()) else {
+                return Err(ComposeError::Invalid(format!(
+                    "{msg}; nothing to roll back to"
+                )));
+            };
+            let d: crate::store::Digest = old_cfg
+                .image
+                .digest
+                .parse()
+                .map_err(|e| ComposeError::Invalid(format!("{}: {e}", old_cfg.image.digest)))?;
+            let rev = old_cfg.image.revision.unwrap_or(0);
+            replace::replace_as(store, &new, Some(old_cfg), rev, &d, dopts, &mut |_| {})?;
+            if let Some(back) = find().filter(|i| !i.observed.is_live()) {
+                ops::start(store, &back.id)?;
+            }
+            Err(ComposeError::Invalid(format!(
+                "{msg}; rolled back to its previous configuration"
+            )))
+        }
+        _ => Err(ComposeError::Invalid(msg)),
+    }
 }
 
 fn start_new(
