@@ -293,3 +293,34 @@ fn errors_are_one_line_with_exit_125() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn broken_volumes_and_containers_mounting_a_missing_volume_are_named() {
+    let s = TestStore::new().with_busybox();
+    s.ok(&["volume", "create", "good"]);
+    s.ok(&["volume", "create", "bad"]);
+    s.ok(&[
+        "run",
+        "--name",
+        "user",
+        "-v",
+        "gone:/data",
+        "busybox:fixture",
+        "true",
+    ]);
+    let (code, text) = fsck(&s, &[]);
+    assert_eq!(code, 0, "{text}");
+    std::fs::write(s.root().join("volumes/bad/volume.json"), b"{not json").unwrap();
+    std::fs::remove_dir_all(s.root().join("volumes/gone")).unwrap();
+    let (code, text) = fsck(&s, &[]);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("volume bad has no readable volume.json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mounts volume gone, which is missing"),
+        "{text}"
+    );
+    assert!(!text.contains("volume good"), "{text}");
+}
