@@ -334,6 +334,7 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
             Ok(0)
         }
         ComposeCommand::Pull { services } => {
+            let store = open_store(root)?;
             let mut code = 0;
             for name in selected(&p, &services)? {
                 let Some(s) = p.services.iter().find(|s| s.name == name) else {
@@ -342,16 +343,8 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
                 let (Some(image), None) = (&s.image, &s.build) else {
                     continue;
                 };
-                say(format!("Pulling {name} ({image})"));
-                let st = std::process::Command::new("/proc/self/exe")
-                    .arg("--root")
-                    .arg(root)
-                    .arg("pull")
-                    .arg(image)
-                    .status()
-                    .context("cannot run skiff pull")?;
-                if !st.success() {
-                    eprintln!("skiff: service {name:?}: pull of {image} failed");
+                if let Err(e) = converge::pull(&store, image, &mut say) {
+                    eprintln!("skiff: service {name:?}: {e}");
                     code = super::EXIT_SKIFF_ERROR;
                 }
             }

@@ -101,6 +101,31 @@ fn build_one(
     Ok(())
 }
 
+/// `skiff pull IMAGE` in a child process (an image `up` needs and the
+/// store lacks, as docker compose pulls it).
+pub fn pull(
+    store: &Store,
+    image: &str,
+    say: &mut dyn FnMut(String),
+) -> std::result::Result<(), String> {
+    say(format!("Pulling {image}"));
+    let st = std::process::Command::new("/proc/self/exe")
+        .arg("--root")
+        .arg(store.root())
+        .arg("pull")
+        .arg("-q")
+        .arg(image)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run skiff pull: {e}"))?;
+    if !st.success() {
+        return Err(format!(
+            "image {image} is not in the store and pulling it failed (see above)"
+        ));
+    }
+    Ok(())
+}
+
 /// Create the project's volumes (labelled); external ones must exist.
 pub fn volumes(store: &Store, p: &Project) -> Result<()> {
     for (key, v) in &p.volumes {
@@ -177,6 +202,8 @@ pub fn up(store: &Store, p: &Project, opts: &UpOptions, say: &mut dyn FnMut(Stri
         let image = service::image_name(p, s);
         if s.build.is_some() && (opts.build || LocalImage::load(store, &image).is_err()) {
             build_one(store, p, s, say).map_err(|m| fail(m, &started))?;
+        } else if s.build.is_none() && LocalImage::load(store, &image).is_err() {
+            pull(store, &image, say).map_err(|m| fail(m, &started))?;
         }
         converge_service(store, p, s, say, &mut started).map_err(|e| match e {
             ComposeError::Service { .. } => e,
