@@ -201,8 +201,9 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
             .map_err(|e| anyhow::anyhow!("invalid --stop-signal {sig:?}: {e}"))?;
     }
     // Refuse a bad -v (a volume name with / or ..) before anything is read.
+    let here = std::env::current_dir().context("cannot read the working directory")?;
     for v in &a.volume {
-        spec::parse_volume(v)?;
+        spec::parse_volume(&spec::absolute_volume(v, &here))?;
     }
     let mut env_file_lines = Vec::new();
     for f in &a.env_file {

@@ -492,8 +492,11 @@ pub fn parse_volume(v: &str) -> Result<BindMount> {
     let volume = if src.starts_with('/') {
         None
     } else {
-        crate::store::volumes::check_volume_name(src)
-            .map_err(|e| RuntimeError::Invalid(format!("invalid volume spec {v:?}: {e}")))?;
+        crate::store::volumes::check_volume_name(src).map_err(|e| {
+            RuntimeError::Invalid(format!(
+                "invalid volume spec {v:?}: {e}; a host path is absolute or starts with ./ or ../"
+            ))
+        })?;
         Some(src.to_string())
     };
     check_target(dst, &format!("volume {v:?}"))?;
