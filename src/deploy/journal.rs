@@ -18,7 +18,7 @@ use super::{DeployError, Result};
 use crate::store::lock::LockGuard;
 use crate::store::{Digest, Store};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A rollback in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,10 +51,9 @@ pub fn lock(store: &Store) -> Result<LockGuard> {
     })
 }
 
-pub fn load(store: &Store, name: &str, tag: &str) -> Result<Option<Record>> {
-    crate::store::refs::check_name_tag(name, tag)?;
-    let p = path(store, name, tag);
-    match std::fs::read(&p) {
+/// A JSON file of the deploy directory, if it is there.
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {
+    match std::fs::read(p) {
         Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
             DeployError::Invalid(format!("{}: {e} (remove the file to go on)", p.display()))
         }),
@@ -66,21 +65,21 @@ pub fn load(store: &Store, name: &str, tag: &str) -> Result<Option<Record>> {
     }
 }
 
-pub fn save(store: &Store, r: &Record) -> Result<()> {
-    crate::store::refs::check_name_tag(&r.name, &r.tag)?;
-    let p = path(store, &r.name, &r.tag);
+/// Write it through tmp + fsync + rename.
+fn write_json<T: Serialize>(store: &Store, p: &Path, value: &T) -> Result<()> {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d)
             .map_err(|e| DeployError::Invalid(format!("cannot create {}: {e}", d.display())))?;
     }
-    let bytes = serde_json::to_vec_pretty(r).map_err(|e| DeployError::Invalid(e.to_string()))?;
-    store.write_atomic(&p, &bytes)?;
+    let bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| DeployError::Invalid(e.to_string()))?;
+    store.write_atomic(p, &bytes)?;
     Ok(())
 }
 
-pub fn remove(store: &Store, name: &str, tag: &str) -> Result<()> {
-    let p = path(store, name, tag);
-    match std::fs::remove_file(&p) {
+/// Remove it; one already gone is fine.
+fn remove_file(p: &Path) -> Result<()> {
+    match std::fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(DeployError::Invalid(format!(
@@ -88,6 +87,20 @@ pub fn remove(store: &Store, name: &str, tag: &str) -> Result<()> {
             p.display()
         ))),
     }
+}
+
+pub fn load(store: &Store, name: &str, tag: &str) -> Result<Option<Record>> {
+    crate::store::refs::check_name_tag(name, tag)?;
+    read_json(&path(store, name, tag))
+}
+
+pub fn save(store: &Store, r: &Record) -> Result<()> {
+    crate::store::refs::check_name_tag(&r.name, &r.tag)?;
+    write_json(store, &path(store, &r.name, &r.tag), r)
+}
+
+pub fn remove(store: &Store, name: &str, tag: &str) -> Result<()> {
+    remove_file(&path(store, name, tag))
 }
 
 /// A `--monitor` window in progress.
@@ -110,39 +123,14 @@ fn watch_path(store: &Store, name: &str, tag: &str) -> PathBuf {
 
 pub fn load_watch(store: &Store, name: &str, tag: &str) -> Result<Option<Watch>> {
     crate::store::refs::check_name_tag(name, tag)?;
-    let p = watch_path(store, name, tag);
-    match std::fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-            DeployError::Invalid(format!("{}: {e} (remove the file to go on)", p.display()))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(DeployError::Invalid(format!(
-            "cannot read {}: {e}",
-            p.display()
-        ))),
-    }
+    read_json(&watch_path(store, name, tag))
 }
 
 pub fn save_watch(store: &Store, w: &Watch) -> Result<()> {
     crate::store::refs::check_name_tag(&w.name, &w.tag)?;
-    let p = watch_path(store, &w.name, &w.tag);
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)
-            .map_err(|e| DeployError::Invalid(format!("cannot create {}: {e}", d.display())))?;
-    }
-    let bytes = serde_json::to_vec_pretty(w).map_err(|e| DeployError::Invalid(e.to_string()))?;
-    store.write_atomic(&p, &bytes)?;
-    Ok(())
+    write_json(store, &watch_path(store, &w.name, &w.tag), w)
 }
 
 pub fn remove_watch(store: &Store, name: &str, tag: &str) -> Result<()> {
-    let p = watch_path(store, name, tag);
-    match std::fs::remove_file(&p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(DeployError::Invalid(format!(
-            "cannot remove {}: {e}",
-            p.display()
-        ))),
-    }
+    remove_file(&watch_path(store, name, tag))
 }

@@ -188,7 +188,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         )
         .map_err(RuntimeError::sys(format!("set rootfsPropagation {p}")))?;
     }
-    mounts::mask_and_protect(
+    crate::runtime::rootfs::masked::mask_and_protect(
         linux.masked_paths().as_deref().unwrap_or(&[]),
         linux.readonly_paths().as_deref().unwrap_or(&[]),
     )?;

@@ -309,36 +309,6 @@ fn node(p: &str, kind: SFlag, mode: u32, major: u64, minor: u64, what: &str) -> 
     .map_err(RuntimeError::sys(format!("chmod {what}")))
 }
 
-/// After pivot_root: hide `masked` (a read-only empty tmpfs over a
-/// directory, /dev/null over anything else) and make `readonly` read-only.
-pub fn mask_and_protect(masked: &[String], readonly: &[String]) -> Result<()> {
-    for p in masked {
-        let Ok(meta) = std::fs::symlink_metadata(p) else {
-            continue;
-        };
-        if meta.is_dir() {
-            mount(
-                "tmpfs",
-                p,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0"),
-                p,
-            )?;
-        } else {
-            mount("/dev/null", p, None, MsFlags::MS_BIND, None, p)?;
-        }
-    }
-    for p in readonly {
-        if std::fs::symlink_metadata(p).is_err() {
-            continue;
-        }
-        mount(p, p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, p)?;
-        make_readonly(p, true)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

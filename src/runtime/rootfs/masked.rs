@@ -28,8 +28,17 @@ pub const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// docker's lists.
 pub fn apply() -> Result<()> {
-    for p in MASKED {
+    mask_and_protect(MASKED, READONLY)
+}
+
+/// After pivot_root: hide `masked` (a read-only empty tmpfs over a
+/// directory, /dev/null over anything else) and make `readonly` read-only.
+/// Paths that do not exist are skipped. Also what an OCI bundle's
+/// `maskedPaths` and `readonlyPaths` get.
+pub fn mask_and_protect<S: AsRef<str>>(masked: &[S], readonly: &[S]) -> Result<()> {
+    for p in masked.iter().map(AsRef::as_ref) {
         let Ok(meta) = std::fs::symlink_metadata(p) else {
             continue;
         };
@@ -46,7 +55,7 @@ pub fn apply() -> Result<()> {
             mount("/dev/null", p, None, MsFlags::MS_BIND, None, p)?;
         }
     }
-    for p in READONLY {
+    for p in readonly.iter().map(AsRef::as_ref) {
         if std::fs::symlink_metadata(p).is_err() {
             continue;
         }
