@@ -22,12 +22,15 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     let store = open_store(root)?;
     let outcome = fsck::fsck(&store, a.repair)?;
     print_findings(&outcome.report, a.verbose);
-    let network = crate::network::fsck::check(root, a.repair)?;
+    let mut network = crate::network::fsck::check(root, a.repair)?;
+    network.extend(crate::supervisor::forwarding::check(&store, a.repair)?);
     for p in &network {
         println!("{p}");
     }
     let network_left = if a.repair && !network.is_empty() {
-        crate::network::fsck::check(root, false)?
+        let mut left = crate::network::fsck::check(root, false)?;
+        left.extend(crate::supervisor::forwarding::check(&store, false)?);
+        left
     } else {
         network.clone()
     };

@@ -2,7 +2,10 @@
 //! legacy, whichever the host's `iptables-restore` is): outbound NAT
 //! (MASQUERADE of the subnet leaving by another interface) and isolation
 //! (a container reaches the outside and its own network, never another
-//! skiff network; nothing from outside opens a connection to it).
+//! skiff network; nothing from outside opens a connection to it, except
+//! to a published port the kernel forwards: `forward.rs`, conntrack's
+//! DNAT state), and the MASQUERADE that forwarded loopback clients and
+//! containers reaching a published port on their own bridge need.
 //!
 //! Every rule of network `skiffN` lives in the chain `SKIFF-skiffN`,
 //! jumped to from FORWARD, plus one POSTROUTING rule naming the bridge:
@@ -24,6 +27,7 @@ fn install_rules(net: &Network) -> String {
     format!(
         "*filter\n\
          :{c} - [0:0]\n\
+         -A {c} -o {br} -m conntrack --ctstate DNAT -j ACCEPT\n\
          -A {c} -i {br} -o {br} -j ACCEPT\n\
          -A {c} -i {br} -o {any} -j DROP\n\
          -A {c} -i {br} -j ACCEPT\n\
@@ -33,9 +37,11 @@ fn install_rules(net: &Network) -> String {
          -I FORWARD -i {br} -j {c}\n\
          COMMIT\n\
          *nat\n\
-         -A POSTROUTING -s {} ! -o {br} -j MASQUERADE\n\
+         -A POSTROUTING -s {sub} ! -o {br} -j MASQUERADE\n\
+         -A POSTROUTING -s 127.0.0.0/8 -o {br} -j MASQUERADE\n\
+         -A POSTROUTING -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE\n\
          COMMIT\n",
-        net.subnet
+        sub = net.subnet
     )
 }
 
@@ -73,7 +79,7 @@ fn removal_script(saved: &str, bridge: &str) -> String {
             "nat"
                 if words.first() == Some(&"-A")
                     && words.get(1) == Some(&"POSTROUTING")
-                    && words.windows(3).any(|w| w == ["!", "-o", bridge])
+                    && words.windows(2).any(|w| w == ["-o", bridge])
                     && words.contains(&"MASQUERADE") =>
             {
                 nat.push(format!("-D {}", &line[3..]))
@@ -144,11 +150,15 @@ fn expected_lines(net: &Network) -> Vec<String> {
 
 /// Are all the rules of `net` in place?
 pub fn complete(net: &Network) -> Result<bool> {
-    let saved = save()?;
+    Ok(complete_in(&save()?, net))
+}
+
+/// Are all the rules of `net` in `saved` (an `iptables-save` output)?
+pub fn complete_in(saved: &str, net: &Network) -> bool {
     let have: Vec<&str> = saved.lines().collect();
-    Ok(expected_lines(net)
+    expected_lines(net)
         .iter()
-        .all(|l| have.contains(&l.as_str())))
+        .all(|l| have.contains(&l.as_str()))
 }
 
 /// Bridges that have skiff rules in the firewall.
@@ -158,6 +168,7 @@ pub fn bridges_with_rules() -> Result<Vec<String>> {
         .lines()
         .filter_map(|l| l.strip_prefix(":SKIFF-"))
         .filter_map(|l| l.split_whitespace().next())
+        .filter(|b| b.starts_with(BRIDGE_PREFIX))
         .map(str::to_string)
         .collect();
     for l in saved.lines() {

@@ -6,7 +6,7 @@ use super::hosts;
 use super::ipam::Allocations;
 use super::record::{Network, Networks};
 use super::subnet::Subnet;
-use super::{firewall, links, NetworkError, Result};
+use super::{firewall, forward, links, NetworkError, Result};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -86,6 +86,9 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
             name: name.to_string(),
             containers: names.join(", "),
         });
+    }
+    for chain in forward::chains_into(&net).map_err(|e| in_network(name, e))? {
+        forward::remove_chain(&nets, &chain).map_err(|e| in_network(name, e))?;
     }
     firewall::remove(&net.bridge).map_err(|e| in_network(name, e))?;
     links::delete_link(&net.bridge).map_err(|e| in_network(name, e))?;

@@ -8,6 +8,7 @@
 //! | addresses: a persistent allocator per network | `ipam.rs` |
 //! | bridge and veth links (iproute2's `ip -batch`) | `links.rs` |
 //! | NAT and isolation rules (iptables-nft / iptables-restore) | `firewall.rs` |
+//! | published ports forwarded by the kernel (DNAT chains) | `forward.rs` |
 //! | names: per-container hosts files, kept current | `hosts.rs` |
 //! | create, remove, re-make after a reboot | `manage.rs` |
 //! | joining a container at start, leaving at removal | `attach.rs` |
@@ -21,6 +22,7 @@
 
 pub mod attach;
 pub mod firewall;
+pub mod forward;
 pub mod fsck;
 pub mod hosts;
 pub mod ipam;

@@ -17,6 +17,7 @@
 
 use super::config::RunConfig;
 use super::control::{self, Reply, Request};
+use super::forwarding;
 use super::health::{HealthResult, HealthStatus, OnFailure};
 use super::log::{LineSplitter, LogWriter, Stream};
 use super::ports::{Forwarder as Ports, Listener};
@@ -63,6 +64,9 @@ const PROBE_SLOW: Duration = Duration::from_millis(500);
 const PROBE_FAST_FOR: Duration = Duration::from_secs(10);
 /// How long one probe connect may take.
 const PROBE_WAIT: Duration = Duration::from_millis(100);
+/// How often a supervisor whose ports the kernel forwards checks that the
+/// chains hold no member whose supervisor was killed (`forwarding::stale`).
+const FORWARD_CHECK: Duration = Duration::from_secs(1);
 
 struct Run {
     running: Running,
@@ -132,6 +136,14 @@ struct Supervisor {
     done: bool,
     /// Code was faulted in since the last trim: trim again once idle.
     untrimmed: bool,
+    /// The last poll that had events.
+    busy_at: Instant,
+    /// The kernel forwards the published ports (`forwarding.rs`).
+    forward: bool,
+    /// The next check of the forwarding chains.
+    forward_check_at: Option<Instant>,
+    /// A forwarding failure was logged (once is enough).
+    forward_failed: bool,
     buf: Vec<u8>,
     _lock: std::fs::File,
 }
@@ -246,6 +258,7 @@ impl Supervisor {
         state.supervisor = Some(ProcessRef::current());
         state.restart_count = 0;
         state.stopped_by_user = false;
+        state.draining = false;
         let signals = Signals::install()?;
         let ports = match handed_listeners(&cfg)? {
             Some(listeners) => {
@@ -268,6 +281,7 @@ impl Supervisor {
             .map_err(SupervisorError::io("cannot open the log in", &dir))?;
         tiny_init::enable(cfg.init);
         let health_cfg = cfg.health.clone();
+        let forward = forwarding::forwardable(&cfg);
         Ok(Supervisor {
             restarter: match Restarter::first_delay_from_env() {
                 // Soak tests only (restart.rs, BACKOFF_ENV).
@@ -294,6 +308,10 @@ impl Supervisor {
             stopping: None,
             done: false,
             untrimmed: false,
+            busy_at: Instant::now(),
+            forward,
+            forward_check_at: forward.then(|| Instant::now() + FORWARD_CHECK),
+            forward_failed: false,
             buf: vec![0; 16 * 1024],
             _lock: lock,
         })
@@ -432,12 +450,16 @@ impl Supervisor {
         }
         // SAFETY: a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n == 0 && self.untrimmed && timeout == IDLE_TRIM_MS {
+        if n == 0
+            && self.untrimmed
+            && self.busy_at.elapsed() >= Duration::from_millis(IDLE_TRIM_MS as u64)
+        {
             super::memory::trim();
             self.untrimmed = false;
         }
         if n > 0 {
             self.untrimmed = true;
+            self.busy_at = Instant::now();
             let mut last_conn = usize::MAX;
             for (pfd, t) in fds.iter().zip(tokens.iter()) {
                 if pfd.revents == 0 {
@@ -475,6 +497,7 @@ impl Supervisor {
             self.stopping.as_ref().map(|s| s.kill_at),
             self.ports.next_deadline(),
             self.health.as_ref().and_then(Checker::deadline),
+            self.forward_check_at,
         ]
         .into_iter()
         .flatten()
@@ -513,6 +536,45 @@ impl Supervisor {
         if let Some(r) = self.health.as_mut().and_then(|c| c.tick(&root, &id)) {
             self.health_result(r);
         }
+        if self.forward_check_at.is_some_and(|t| now >= t) {
+            self.forward_check_at = Some(now + FORWARD_CHECK);
+            self.check_forwarding();
+        }
+    }
+
+    /// The kernel's forwarding of this container's ports follows its
+    /// state (saved before): ready, not ready, draining, gone.
+    fn sync_forwarding(&mut self) {
+        if !self.forward {
+            return;
+        }
+        if let Err(e) = forwarding::sync_all(&self.store, &self.cfg) {
+            self.forward_failed(&e);
+        }
+    }
+
+    fn forward_failed(&mut self, e: &SupervisorError) {
+        if !self.forward_failed {
+            self.forward_failed = true;
+            self.log.write(
+                Stream::Stderr,
+                format!("skiff: published ports stay on skiff's relay: {e}\n").as_bytes(),
+            );
+        }
+    }
+
+    /// A sibling's supervisor killed (still in a chain), or this
+    /// container ready but missing from one: re-sync that port.
+    fn check_forwarding(&mut self) {
+        let me = self.container.id().to_string();
+        let serving = self.state.ready && !self.state.draining && self.run.is_some();
+        for p in forwarding::published_of(&self.cfg) {
+            if forwarding::out_of_date(&self.store, &p, &me, serving) {
+                if let Err(e) = forwarding::sync(&self.store, &p) {
+                    self.forward_failed(&e);
+                }
+            }
+        }
     }
 
     /// Ready for a rollout's hand-over: every published port answers and,
@@ -527,6 +589,7 @@ impl Supervisor {
             self.state.ready = true;
             self.ports.gate(false);
             self.save();
+            self.sync_forwarding();
         }
     }
 
@@ -558,6 +621,9 @@ impl Supervisor {
             );
         }
         self.save();
+        if change == Some(HealthStatus::Unhealthy) && self.cfg.options.service.is_some() {
+            self.sync_forwarding();
+        }
         if let Some(status) = change {
             // docker's action: `health_status: healthy`.
             let action = format!("health_status: {}", status.word());
@@ -695,9 +761,14 @@ impl Supervisor {
             c.on_end();
         }
         let code = status.exit_code();
+        let was_ready = self.state.ready;
         self.state.pid = None;
         self.state.ready = false;
         self.gate_replica();
+        if was_ready && self.forward {
+            self.save();
+            self.sync_forwarding();
+        }
         self.state.exit_code = Some(code);
         self.state.oom_killed = status.oom_killed;
         self.state.finished_at = Some(now_rfc3339());
@@ -888,6 +959,9 @@ impl Supervisor {
             Ok(Request::TakeListeners) => self.send_listeners(i),
             Ok(Request::StopAccepting) => {
                 self.ports.stop_accepting();
+                self.state.draining = true;
+                self.save();
+                self.sync_forwarding();
                 self.reply(i, &Reply::ok(Some(self.state.clone())));
             }
             Ok(Request::Stop { timeout }) => {
@@ -950,6 +1024,8 @@ impl Supervisor {
         let _ = std::fs::remove_file(self.dir.join(super::CONTROL_SOCKET));
         self.state.pid = None;
         self.save();
+        self.forward_check_at = None;
+        self.sync_forwarding();
         self.reply_waiting(After::Exit);
         self.reply_waiting(After::Restart);
         if self.cfg.auto_remove {

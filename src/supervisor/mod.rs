@@ -14,6 +14,7 @@
 //! | json-file log lines, rotation, reading back | `log.rs` |
 //! | logs of replaced containers, kept until prune | `log_archive.rs` |
 //! | `-p`: listeners and the relay into the container's netns | `ports.rs` |
+//! | `-p` on a bridge: which ready containers the kernel forwards to | `forwarding.rs` |
 //! | the control socket: requests and replies | `control.rs` |
 //! | starting a supervisor and waiting for "started" | `spawn.rs` |
 //! | the supervisor's loop | `daemon.rs` |
@@ -31,6 +32,7 @@ pub mod control;
 pub mod copy_root;
 pub mod daemon;
 pub mod filter;
+pub mod forwarding;
 pub mod health;
 pub mod keeper;
 pub mod log;

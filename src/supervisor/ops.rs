@@ -132,6 +132,8 @@ fn clean_dead(store: &Store, i: &Info, by_user: bool) -> Result<()> {
         .get_or_insert_with(|| "the supervisor was killed".into());
     s.save(store, &i.dir)?;
     let _ = std::fs::remove_file(i.dir.join(CONTROL_SOCKET));
+    // Its supervisor was killed: the kernel forwards to it no more.
+    super::forwarding::sync_after_removal(store, &i.dir);
     if let Some(d) = left.first() {
         return Err(SupervisorError::Invalid(format!(
             "cannot remove the cgroup {} of container {}",
@@ -303,7 +305,13 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<()> {
         &i.image_label(),
     ));
     crate::runtime::container::discard_dir(&i.dir)
-        .map_err(SupervisorError::io("cannot remove", &i.dir))
+        .map_err(SupervisorError::io("cannot remove", &i.dir))?;
+    if let Some(cfg) = &i.config {
+        // Normally done by its supervisor on the way out; again, in case
+        // that supervisor was killed.
+        let _ = super::forwarding::sync_all(store, cfg);
+    }
+    Ok(())
 }
 
 /// Give container `id` the name `name` (or none) and mark its rollout
@@ -375,6 +383,8 @@ pub fn rename_replacement(store: &Store, id: &str, name: Option<&str>) -> Result
 /// `boot`: start what should run after a host reboot. Returns
 /// (display name, result) for each container it tried.
 pub fn boot(store: &Store) -> Vec<(String, Result<()>)> {
+    // Forwarding chains a reboot or a killed supervisor left out of date.
+    let _ = super::forwarding::check(store, true);
     let mut out = Vec::new();
     for i in list(store).into_iter().rev() {
         let Some(cfg) = &i.config else { continue };

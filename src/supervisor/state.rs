@@ -104,6 +104,10 @@ pub struct State {
     /// waits for this before the old container stops accepting.
     #[serde(default)]
     pub ready: bool,
+    /// Told `stop_accepting` (drained by a rollout or `scale`): no new
+    /// connections, from the relay or the kernel's forwarding.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
     /// The health check's state while running (`None` without a check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::health::HealthState>,

@@ -1,0 +1,198 @@
+//! Which containers the kernel forwards a published port to
+//! (`network::forward` writes the rules): every container that publishes
+//! that host address on a bridge network and is *ready* (its ports answer,
+//! healthy when it has a check), not draining (`stop_accepting`), with a
+//! live supervisor — read from the containers' config.json and state.json
+//! under the networks lock, so any supervisor or command can re-sync a
+//! port and the result does not depend on who wrote last.
+//!
+//! The supervisor's own listener stays bound: it holds the port, and
+//! takes what the kernel does not forward (no member ready: the relay
+//! waits for one, as before). `--network private|host|none` containers
+//! and IPv6 host addresses keep the relay only, and so does a host whose
+//! firewall has no nat table (the first failure is logged).
+
+use super::config::RunConfig;
+use super::ports::PortSpec;
+use super::state::{State, Status};
+use super::{lookup, Result, SupervisorError};
+use crate::network::forward::{self, Backend, Published};
+use crate::network::{Networks, DEFAULT_NETWORK};
+use crate::runtime::NetworkMode;
+use crate::store::Store;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// The host address `spec` publishes, if the kernel can forward it.
+pub fn published(spec: &PortSpec) -> Option<Published> {
+    match spec.host_ip {
+        IpAddr::V4(ip) => Some(Published {
+            ip: (!ip.is_unspecified()).then_some(ip),
+            port: spec.host_port,
+        }),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Are `cfg`'s published ports forwarded by the kernel (a bridge network)?
+pub fn forwardable(cfg: &RunConfig) -> bool {
+    cfg.options.run.network == NetworkMode::Bridge
+        && cfg.ports.iter().any(|p| published(p).is_some())
+}
+
+/// The host addresses of `cfg` the kernel forwards.
+pub fn published_of(cfg: &RunConfig) -> Vec<Published> {
+    if cfg.options.run.network != NetworkMode::Bridge {
+        return Vec::new();
+    }
+    let mut out: Vec<Published> = cfg.ports.iter().filter_map(published).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn first_network(cfg: &RunConfig) -> &str {
+    cfg.options
+        .run
+        .networks
+        .first()
+        .map_or(DEFAULT_NETWORK, String::as_str)
+}
+
+/// Does the state say "send it connections"?
+fn takes_connections(s: &State) -> bool {
+    s.ready
+        && !s.draining
+        && s.status == Status::Running
+        && s.pid.is_some()
+        && s.supervisor.as_ref().is_some_and(|p| p.alive())
+}
+
+fn net(e: crate::network::NetworkError) -> SupervisorError {
+    SupervisorError::Invalid(e.to_string())
+}
+
+/// The members of `p` now, by address.
+fn members(store: &Store, nets: &Networks, p: &Published) -> Result<Vec<Backend>> {
+    let mut out = Vec::new();
+    for id in lookup::all_ids(store) {
+        let dir = store.containers_dir().join(&id);
+        let Ok(cfg) = RunConfig::load(&dir) else {
+            continue;
+        };
+        if cfg.options.run.network != NetworkMode::Bridge {
+            continue;
+        }
+        let Some(spec) = cfg.ports.iter().find(|s| published(s).as_ref() == Some(p)) else {
+            continue;
+        };
+        if !State::load(&dir).is_ok_and(|s| takes_connections(&s)) {
+            continue;
+        }
+        if let Some(b) =
+            forward::backend_of(nets, &id, first_network(&cfg), spec.container_port).map_err(net)?
+        {
+            out.push(b);
+        }
+    }
+    out.sort_by_key(|b| b.addr);
+    Ok(out)
+}
+
+/// Rewrite `p`'s chain from the members' state.
+pub fn sync(store: &Store, p: &Published) -> Result<()> {
+    let nets = Networks::at(store.root());
+    let _lock = nets.lock().map_err(net)?;
+    let m = members(store, &nets, p)?;
+    forward::sync(&nets, p, &m).map_err(net)
+}
+
+/// Rewrite the chains of every port `cfg` publishes.
+pub fn sync_all(store: &Store, cfg: &RunConfig) -> Result<()> {
+    let mut first = Ok(());
+    for p in published_of(cfg) {
+        if let Err(e) = sync(store, &p) {
+            if first.is_ok() {
+                first = Err(e);
+            }
+        }
+    }
+    first
+}
+
+/// Cheap check (no lock, no tool): is a container recorded in `p`'s chain
+/// no longer taking connections (its supervisor killed, say), or is
+/// container `me` missing from it while `serving`?
+pub fn out_of_date(store: &Store, p: &Published, me: &str, serving: bool) -> bool {
+    let nets = Networks::at(store.root());
+    let recorded = forward::recorded(&nets, p);
+    (serving && !recorded.iter().any(|id| id == me))
+        || recorded.iter().any(|id| {
+            !State::load(&store.containers_dir().join(id)).is_ok_and(|s| takes_connections(&s))
+        })
+}
+
+/// After a container (at `dir`) was stopped or removed without its
+/// supervisor (killed): its ports' chains without it.
+pub fn sync_after_removal(store: &Store, dir: &Path) {
+    if let Ok(cfg) = RunConfig::load(dir) {
+        let _ = sync_all(store, &cfg);
+    }
+}
+
+/// `fsck` and `boot`: chains whose members differ from the containers'
+/// state (a supervisor killed, a host rebooted) or that no container
+/// publishes. Mended (re-synced) if `repair`. One line per finding.
+pub fn check(store: &Store, repair: bool) -> Result<Vec<String>> {
+    let nets = Networks::at(store.root());
+    if !nets.exist() {
+        return Ok(Vec::new());
+    }
+    let mut wanted: Vec<Published> = lookup::all_ids(store)
+        .iter()
+        .filter_map(|id| RunConfig::load(&store.containers_dir().join(id)).ok())
+        .flat_map(|c| published_of(&c))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let present = match forward::chains() {
+        Ok(c) => c,
+        // No firewall tool: nothing of skiff's can be there.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut out = Vec::new();
+    for chain in &present {
+        if !wanted.iter().any(|p| &p.chain() == chain) {
+            out.push(format!(
+                "forwarding chain {chain} belongs to no container's published port"
+            ));
+            if repair {
+                forward::remove_chain(&nets, chain).map_err(net)?;
+            }
+        }
+    }
+    for p in &wanted {
+        let _lock = nets.lock().map_err(net)?;
+        let now: Vec<String> = members(store, &nets, p)?
+            .into_iter()
+            .map(|b| b.container)
+            .collect();
+        let mut recorded = forward::recorded(&nets, p);
+        recorded.sort();
+        let mut sorted = now.clone();
+        sorted.sort();
+        let has_chain = present.contains(&p.chain());
+        if sorted != recorded || has_chain == now.is_empty() {
+            out.push(format!(
+                "published port {}: the kernel's forwarding is out of date (ready containers: {})",
+                p.port,
+                now.len()
+            ));
+            if repair {
+                let m = members(store, &nets, p)?;
+                forward::sync(&nets, p, &m).map_err(net)?;
+            }
+        }
+    }
+    Ok(out)
+}
