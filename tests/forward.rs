@@ -470,3 +470,59 @@ fn fsck_finds_and_repairs_a_chain_a_killed_supervisor_left() {
     assert!(!w.rules().contains("SKIFF-P-"), "{}", w.rules());
     w.ok(&["fsck"]);
 }
+
+/// The bridge has `route_localnet` (for loopback clients of published
+/// ports), which would let a container send to the host's 127.0.0.1: a
+/// neighbour on the bridge (what a container with CAP_NET_RAW can forge)
+/// routes 127.0.0.1 through the gateway and must not reach a service the
+/// host binds to loopback only.
+#[test]
+fn a_bridge_neighbour_cannot_reach_the_hosts_loopback() {
+    let w = World::new();
+    w.build_web("v1", 0);
+    w.ok(&["run", "-d", "--name", "web", "-p", "18084:8080", "web"]);
+    w.wait("the rule", || w.dnat_targets().len() == 1);
+    let lo = w.requests(&w.host, "127.0.0.1", 18084, 1);
+    lo.no_failures_of(1);
+    // The host's loopback-only service.
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &w.host.name, "python3", "-c"])
+        .arg(
+            "import socket\n\
+             s = socket.socket(); s.bind(('127.0.0.1', 7777)); s.listen()\n\
+             s.settimeout(6); print('ready', flush=True)\n\
+             try:\n    c, a = s.accept(); print('reached from', a[0], flush=True)\n\
+             except OSError:\n    print('not reached', flush=True)\n",
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // The neighbour: a veth on skiff0 from a namespace the test makes,
+    // whose 127.0.0.1 is routed to the gateway.
+    let evil = Ns::new("e");
+    must(&format!(
+        "ip -n {h} link add ev0 type veth peer name ev1 netns {e} && \
+         ip -n {h} link set ev0 master skiff0 up",
+        h = w.host.name,
+        e = evil.name
+    ));
+    let tried = evil.sh(
+        "ip addr add 10.88.0.200/16 dev ev1 && ip link set ev1 up && \
+         echo 1 > /proc/sys/net/ipv4/conf/ev1/route_localnet && \
+         echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && \
+         ip route del local 127.0.0.0/8 dev lo table local; \
+         ip route del local 127.0.0.1 dev lo table local; ip addr flush dev lo; \
+         ip route add 127.0.0.1/32 via 10.88.0.1 dev ev1 && \
+         python3 -c \"import socket; s = socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', 7777))\"",
+    );
+    assert!(!tried.status.success(), "connected: {}", show(&tried));
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    server.wait().unwrap();
+    assert_eq!(line.trim(), "not reached");
+    w.ok(&["rm", "-f", "web"]);
+}

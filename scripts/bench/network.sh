@@ -11,7 +11,11 @@
 #     and on --network host: wrk, 32 connections, DURATION seconds each
 #     (default 5).
 #
+#     A published port on a bridge is forwarded by the kernel (DNAT);
+#     the same through skiff's relay (--network private) is measured too.
+#
 #   scripts/bench/network.sh
+#   PARTS=publish scripts/bench/network.sh       # only part 2
 #   RUNS=50 DURATION=10 SKIFF=target/release/skiff scripts/bench/network.sh
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -27,12 +31,13 @@ ip link set lo up
 need wrk jq
 runs=${RUNS:-30}
 duration=${DURATION:-5}
+parts=" ${PARTS:-start publish} "
 skiff=${SKIFF:-$(skiff_release)}
 work=$(mktemp -d /tmp/skiff-netbench.XXXXXX)
 store=$work/store
 S() { "$skiff" --root "$store" "$@"; }
 cleanup() {
-    S rm -f api apihost >/dev/null 2>&1 || true
+    S rm -f api apihost apirelay >/dev/null 2>&1 || true
     S network rm bridge >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -51,6 +56,7 @@ mean_ms() {
     awk -v ns=$((t1 - t0)) -v n="$runs" 'BEGIN { printf "%.2f", ns / n / 1e6 }'
 }
 
+if [[ $parts == *" start "* ]]; then
 echo "== start: run --rm busybox:fixture true, mean of $runs runs"
 bridge=$(mean_ms S run --rm --network bridge busybox:fixture true)
 none=$(mean_ms S run --rm --network none busybox:fixture true)
@@ -76,10 +82,14 @@ else
     echo "  podman is not installed; left out"
 fi
 
+fi
+
+[[ $parts == *" publish "* ]] || exit 0
 echo "== -p: images/node-api, wrk -c 32 -d ${duration}s"
 app=(-v "$repo/images/node-api:/app:ro" -w /app node:fixture node server.js)
 S run -d --name api -p 3000:3000 "${app[@]}" >/dev/null
 S run -d --name apihost --network host -e PORT=3001 "${app[@]}" >/dev/null
+S run -d --name apirelay --network private -p 3002:3000 "${app[@]}" >/dev/null
 addr=$(S network inspect bridge | jq -r '.[0].Containers[] | .IPv4Address' | cut -d/ -f1)
 wait_up() {
     local i
@@ -93,6 +103,7 @@ wait_up() {
 wait_up 127.0.0.1 3000
 wait_up "$addr" 3000
 wait_up 127.0.0.1 3001
+wait_up 127.0.0.1 3002
 # load URL: "requests/s p99"
 load() {
     local out
@@ -102,7 +113,10 @@ load() {
 read -r rp lp <<<"$(load http://127.0.0.1:3000/)"
 read -r rd ld <<<"$(load "http://$addr:3000/")"
 read -r rh lh <<<"$(load http://127.0.0.1:3001/)"
+read -r rr lr <<<"$(load http://127.0.0.1:3002/)"
 echo "  through -p:         $rp req/s, p99 $lp"
 echo "  bridge address:     $rd req/s, p99 $ld"
 echo "  --network host:     $rh req/s, p99 $lh"
-echo "  -p / direct: x$(ratio "$rp" "$rd"); -p / host: x$(ratio "$rp" "$rh")"
+echo "  -p, relay (private): $rr req/s, p99 $lr"
+echo "  -p / direct: x$(ratio "$rp" "$rd"); -p / host: x$(ratio "$rp" "$rh"); relay / direct: x$(ratio "$rr" "$rd")"
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"

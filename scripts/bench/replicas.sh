@@ -14,6 +14,12 @@
 #     most) to the command's end, when every replica is back.
 #
 #   scripts/bench/replicas.sh               # DURATION=10
+#   PARTS=throughput scripts/bench/replicas.sh   # only part 1
+#
+# Everything runs in a network namespace this script makes (unshare -n),
+# skiff's replicas on the default bridge network, so their port is
+# forwarded by the kernel (DNAT); NETWORK=private measures skiff's relay
+# instead.
 #
 # Needs root, wrk, python3, node, the fixtures (scripts/fixtures.sh) and
 # pm2 (`npm i -g pm2`, from the npm registry).
@@ -23,9 +29,15 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/bench/lib.sh
 . "$repo/scripts/bench/lib.sh"
 duration=${DURATION:-10}
+parts=" ${PARTS:-throughput rollout rollback} "
+export SKIFF_NETWORK=${NETWORK:-bridge}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
+if [ -z "${SKIFF_BENCH_NETNS:-}" ]; then
+    exec unshare -n env SKIFF_BENCH_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
 need wrk python3 node
 command -v pm2 >/dev/null || die "pm2 is not installed (npm i -g pm2)"
 [ -f "$fixtures/node.tar" ] || die "missing $fixtures/node.tar (run scripts/fixtures.sh)"
@@ -37,6 +49,7 @@ S() { "$skiff" --root "$store" "$@"; }
 export PM2_HOME=$work/pm2
 cleanup() {
     S rm -f api >/dev/null 2>&1 || true
+    S network rm bridge >/dev/null 2>&1 || true
     pm2 kill >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -112,7 +125,8 @@ for v in v1 v2; do
     S build -q -f "$work/Dockerfile" -t "node-api:$v" "$work/app" >/dev/null
 done
 
-echo "== throughput: wrk -t 2 -c 32 -d ${duration}s on 127.0.0.1"
+if [[ $parts == *" throughput "* ]]; then
+echo "== throughput: wrk -t 2 -c 32 -d ${duration}s on 127.0.0.1 (skiff on --network $SKIFF_NETWORK)"
 port=$(free_port)
 S run -d --name api --replicas 1 -p "127.0.0.1:$port:3000" node-api:v1 >/dev/null
 wait_up "$port"; sleep 1
@@ -132,7 +146,10 @@ echo "  skiff, 1 replica:       $r1 req/s, p99 $l1"
 echo "  skiff, 2 replicas:      $r2 req/s, p99 $l2"
 echo "  pm2 cluster, 2 workers: $rp req/s, p99 $lp"
 echo "  skiff 2 replicas / pm2 2 workers: x$(ratio "$r2" "$rp"); 2 replicas / 1 replica: x$(ratio "$r2" "$r1")"
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
 
+if [[ $parts == *" rollout "* ]]; then
 echo "== rolling update of 4 under a request loop (one GET every 5 ms)"
 port=$(free_port)
 S tag node-api:v1 node-api:latest >/dev/null
@@ -147,7 +164,9 @@ wait_up "$port"; sleep 2
 read -r pf pt ptook <<<"$(under_loop pm2 reload api)"
 echo "  skiff rollout --parallel 1: $sf failed of $st requests, ${stook} s"
 echo "  pm2 reload:                 $pf failed of $pt requests, ${ptook} s"
+fi
 
+if [[ $parts == *" rollback "* ]]; then
 echo "== automatic rollback: a revision unhealthy 5 s after start, 4 replicas, --monitor 30s"
 port=$(free_port)
 S tag node-api:v2 node-api:latest >/dev/null
@@ -166,3 +185,4 @@ back=$(awk '/ is now revision / && !t { t = $1 } $2 == "end" { e = $1 } END { pr
 echo "  $af failed of $at requests; ${atook} s for the whole command"
 echo "  from the tag moving back to every replica on the old revision: ${back} s"
 echo "  replicas on the rollback revision: $(S inspect api | python3 -c 'import json,sys; v=json.load(sys.stdin); print(sum(1 for i in v if "v2" in str(i["Spec"]["env"])), "of", len(v), "answer v2")')"
+fi

@@ -5,7 +5,10 @@
 //! skiff network; nothing from outside opens a connection to it, except
 //! to a published port the kernel forwards: `forward.rs`, conntrack's
 //! DNAT state), and the MASQUERADE that forwarded loopback clients and
-//! containers reaching a published port on their own bridge need.
+//! containers reaching a published port on their own bridge need. The
+//! bridge has `route_localnet` for those loopback clients, so INPUT drops
+//! what a container sends to 127.0.0.0/8 itself (kube-proxy's rule for
+//! the same hole): only the replies of forwarded connections get in.
 //!
 //! Every rule of network `skiffN` lives in the chain `SKIFF-skiffN`,
 //! jumped to from FORWARD, plus one POSTROUTING rule naming the bridge:
@@ -35,6 +38,7 @@ fn install_rules(net: &Network) -> String {
          -A {c} -o {br} -j DROP\n\
          -I FORWARD -o {br} -j {c}\n\
          -I FORWARD -i {br} -j {c}\n\
+         -I INPUT -d 127.0.0.0/8 -i {br} -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP\n\
          COMMIT\n\
          *nat\n\
          -A POSTROUTING -s {sub} ! -o {br} -j MASQUERADE\n\
@@ -72,7 +76,9 @@ fn removal_script(saved: &str, bridge: &str) -> String {
             "filter"
                 if words.first() == Some(&"-A")
                     && words.get(1) != Some(&c.as_str())
-                    && words.windows(2).any(|w| w == ["-j", c.as_str()]) =>
+                    && (words.windows(2).any(|w| w == ["-j", c.as_str()])
+                        || (words.get(1) == Some(&"INPUT")
+                            && words.windows(2).any(|w| w == ["-i", bridge]))) =>
             {
                 filter.push(format!("-D {}", &line[3..]))
             }
@@ -196,11 +202,14 @@ mod tests {
             -A POSTROUTING -s 10.89.0.0/24 ! -o skiff1 -j MASQUERADE\nCOMMIT\n\
             *filter\n:FORWARD ACCEPT [0:0]\n:SKIFF-skiff0 - [0:0]\n:SKIFF-skiff1 - [0:0]\n\
             -A FORWARD -i skiff0 -j SKIFF-skiff0\n-A FORWARD -o skiff0 -j SKIFF-skiff0\n\
-            -A FORWARD -i skiff1 -j SKIFF-skiff1\n-A SKIFF-skiff0 -i skiff0 -j ACCEPT\nCOMMIT\n";
+            -A FORWARD -i skiff1 -j SKIFF-skiff1\n-A SKIFF-skiff0 -i skiff0 -j ACCEPT\n\
+            -A INPUT -d 127.0.0.0/8 -i skiff0 -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP\n\
+            -A INPUT -d 127.0.0.0/8 -i skiff1 -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP\nCOMMIT\n";
         let s = removal_script(saved, "skiff0");
         assert_eq!(
             s,
             "*filter\n-D FORWARD -i skiff0 -j SKIFF-skiff0\n-D FORWARD -o skiff0 -j SKIFF-skiff0\n\
+             -D INPUT -d 127.0.0.0/8 -i skiff0 -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP\n\
              -F SKIFF-skiff0\n-X SKIFF-skiff0\nCOMMIT\n\
              *nat\n-D POSTROUTING -s 10.88.0.0/16 ! -o skiff0 -j MASQUERADE\nCOMMIT\n"
         );
