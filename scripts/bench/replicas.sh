@@ -1,7 +1,8 @@
 #!/bin/bash
 # scripts/bench/replicas.sh — replicas behind one port, against PM2 7's
 # cluster mode, on images/node-api's server.js (same Node on both sides):
-#  1. throughput and p99: wrk -t 2 -c 32 -d DURATION on 127.0.0.1 against
+#  1. throughput and p99: wrk -t 2 -c 32 -d DURATION on 127.0.0.1, ROUNDS
+#     (3) rounds taken in turns, median, against
 #     skiff with 1 replica, skiff with 2 replicas (one port), and
 #     `pm2 start server.js -i 2` on the host;
 #  2. a rolling rollout of 4 replicas (`skiff rollout --parallel 1`) under
@@ -47,10 +48,33 @@ work=$(mktemp -d /tmp/skiff-bench-replicas.XXXXXX)
 store=$work/store
 S() { "$skiff" --root "$store" "$@"; }
 export PM2_HOME=$work/pm2
+# PM2 gets a CPU cgroup of its own, weighted like skiff's: every skiff
+# container lives under the one `skiff` cgroup, which a busy host weighs
+# like a single process, while PM2's workers would each count as one
+# (PEER_CGROUP=0 leaves PM2 where it starts).
+peer_cg=""
+if [ "${PEER_CGROUP:-1}" = 1 ]; then
+    if [ -d /sys/fs/cgroup/cpu ]; then
+        peer_cg=/sys/fs/cgroup/cpu/skiff-bench-peer-$$
+        mkdir -p "$peer_cg"
+        cat "/sys/fs/cgroup/cpu/skiff/cpu.shares" >"$peer_cg/cpu.shares" 2>/dev/null || true
+    elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        peer_cg=/sys/fs/cgroup/skiff-bench-peer-$$
+        mkdir -p "$peer_cg"
+    fi
+fi
+peer() {
+    if [ -n "$peer_cg" ]; then
+        (echo "$BASHPID" >"$peer_cg/cgroup.procs" && "$@")
+    else
+        "$@"
+    fi
+}
 cleanup() {
-    S rm -f api >/dev/null 2>&1 || true
+    S rm -f api api1 >/dev/null 2>&1 || true
     S network rm bridge >/dev/null 2>&1 || true
     pm2 kill >/dev/null 2>&1 || true
+    [ -z "$peer_cg" ] || { sleep 0.5; rmdir "$peer_cg" 2>/dev/null || true; }
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -126,27 +150,47 @@ for v in v1 v2; do
 done
 
 if [[ $parts == *" throughput "* ]]; then
-echo "== throughput: wrk -t 2 -c 32 -d ${duration}s on 127.0.0.1 (skiff on --network $SKIFF_NETWORK)"
+rounds=${ROUNDS:-3}
+echo "== throughput: wrk -t 2 -c 32, $rounds interleaved rounds of ${duration}s on 127.0.0.1 (skiff on --network $SKIFF_NETWORK; median)"
+# All three run side by side, each warmed up (Node's JIT), then measured in
+# turns, so a busy host's noise falls on all of them alike.
+port1=$(free_port)
+# No health check here (PM2 runs none): node-api:v1's probe starts a Node
+# process every second in each replica, which on 2 busy cores costs more
+# than the forwarding under test. Ready = answering on the port.
+S run -d --name api1 --replicas 1 --no-healthcheck -p "127.0.0.1:$port1:3000" node-api:v1 >/dev/null
 port=$(free_port)
-S run -d --name api --replicas 1 -p "127.0.0.1:$port:3000" node-api:v1 >/dev/null
-wait_up "$port"; sleep 1
-read -r r1 l1 <<<"$(load "$port")"
-S rm -f api >/dev/null
-port=$(free_port)
-S run -d --name api --replicas 2 -p "127.0.0.1:$port:3000" node-api:v1 >/dev/null
-wait_up "$port"; sleep 1
-read -r r2 l2 <<<"$(load "$port")"
-S rm -f api >/dev/null
+S run -d --name api --replicas 2 --no-healthcheck -p "127.0.0.1:$port:3000" node-api:v1 >/dev/null
 pport=$(free_port)
-(cd "$work/app" && PORT=$pport pm2 start server.js -i 2 --name api >/dev/null)
-wait_up "$pport"; sleep 1
-read -r rp lp <<<"$(load "$pport")"
+(cd "$work/app" && PORT=$pport peer pm2 start server.js -i 2 --name api >/dev/null)
+wait_up "$port1"; wait_up "$port"; wait_up "$pport"
+wait_chain() { # the kernel forwards PORT to N replicas (bridge), 60 s at most
+    local i
+    [ "$SKIFF_NETWORK" = bridge ] || { sleep 2; return 0; }
+    for i in $(seq 600); do
+        [ "$(iptables-save -t nat | grep -c -- "-A SKIFF-P-$1-7f000001 .*DNAT")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    die "port $1 is not forwarded to $2 replicas"
+}
+wait_chain "$port1" 1; wait_chain "$port" 2
+for p in "$port1" "$port" "$pport"; do wrk -t 2 -c 32 -d 3s "http://127.0.0.1:$p/" >/dev/null; done
+a1=() a2=() ap=()
+for ((i = 0; i < rounds; i++)); do
+    a1+=("$(load "$port1")"); a2+=("$(load "$port")"); ap+=("$(load "$pport")")
+done
+# median "req/s p99"...: the line with the median req/s
+median() { printf '%s\n' "$@" | sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
+read -r r1 l1 <<<"$(median "${a1[@]}")"
+read -r r2 l2 <<<"$(median "${a2[@]}")"
+read -r rp lp <<<"$(median "${ap[@]}")"
+S rm -f api api1 >/dev/null
 pm2 delete api >/dev/null
-echo "  skiff, 1 replica:       $r1 req/s, p99 $l1"
-echo "  skiff, 2 replicas:      $r2 req/s, p99 $l2"
-echo "  pm2 cluster, 2 workers: $rp req/s, p99 $lp"
+echo "  skiff, 1 replica:       $r1 req/s, p99 $l1   (rounds: $(printf '%s ' "${a1[@]}" | awk '{ for (i = 1; i <= NF; i += 2) printf "%s ", $i }'))"
+echo "  skiff, 2 replicas:      $r2 req/s, p99 $l2   (rounds: $(printf '%s ' "${a2[@]}" | awk '{ for (i = 1; i <= NF; i += 2) printf "%s ", $i }'))"
+echo "  pm2 cluster, 2 workers: $rp req/s, p99 $lp   (rounds: $(printf '%s ' "${ap[@]}" | awk '{ for (i = 1; i <= NF; i += 2) printf "%s ", $i }'))"
 echo "  skiff 2 replicas / pm2 2 workers: x$(ratio "$r2" "$rp"); 2 replicas / 1 replica: x$(ratio "$r2" "$r1")"
-echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg); pm2 in a cgroup weighted like skiff's: ${peer_cg:+yes}${peer_cg:-no}"
 fi
 
 if [[ $parts == *" rollout "* ]]; then
@@ -159,7 +203,7 @@ S tag node-api:v2 node-api:latest >/dev/null
 read -r sf st stook <<<"$(under_loop "$skiff" --root "$store" rollout node-api --parallel 1)"
 S rm -f api >/dev/null
 port=$(free_port)
-(cd "$work/app" && PORT=$port pm2 start server.js -i 4 --name api >/dev/null)
+(cd "$work/app" && PORT=$port peer pm2 start server.js -i 4 --name api >/dev/null)
 wait_up "$port"; sleep 2
 read -r pf pt ptook <<<"$(under_loop pm2 reload api)"
 echo "  skiff rollout --parallel 1: $sf failed of $st requests, ${stook} s"
