@@ -388,6 +388,14 @@ fn replicas_share_the_port_in_the_kernel_and_a_killed_supervisor_is_dropped() {
     // A later command on the service mends the rest: start it again.
     w.ok(&["start", "api"]);
     w.wait("both again", || w.dnat_targets().len() == 2);
+    // Scale down under a request loop: the drained one leaves the chain
+    // before its stop signal, and no request fails.
+    let l = w.start_loop(18081);
+    std::thread::sleep(Duration::from_millis(1000));
+    w.ok(&["scale", "-t", "2", "api=1"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    l.finish().no_failures("scale down");
+    assert_eq!(w.dnat_targets().len(), 1, "{}", w.rules());
     w.ok(&["rm", "-f", "api"]);
     assert!(w.dnat_targets().is_empty(), "{}", w.rules());
     assert!(!w.rules().contains("SKIFF-P-"), "{}", w.rules());
