@@ -410,6 +410,24 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_record_is_no_member_and_none_removes_it() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+        let nets = Networks::at(root.path());
+        let p = Published {
+            ip: None,
+            port: 3000,
+        };
+        std::fs::create_dir_all(nets.dir().join(RECORD_DIR)).unwrap();
+        std::fs::write(record_path(&nets, &p), b"{not json").unwrap();
+        assert!(recorded(&nets, &p).is_empty());
+        write_record(&nets, &p, &["a".into(), "b".into()]).unwrap();
+        assert_eq!(recorded(&nets, &p), vec!["a", "b"]);
+        write_record(&nets, &p, &[]).unwrap();
+        assert!(!record_path(&nets, &p).exists());
+    }
+
+    #[test]
     fn a_host_ip_is_matched() {
         let p = Published {
             ip: Some(Ipv4Addr::LOCALHOST),
