@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compose;
 pub mod deploy;
 pub mod image;
+pub mod kube;
 pub mod network;
 pub mod observe;
 pub mod oci;

@@ -11,6 +11,7 @@ mod fsck;
 mod generate;
 mod groups;
 mod images;
+mod kube;
 mod network;
 mod observe;
 pub mod oci;
@@ -171,6 +172,9 @@ pub enum Command {
     Volume(volume::VolumeArgs),
     /// Run a project of services from a compose file
     Compose(compose::ComposeArgs),
+    /// Kubernetes manifests from what runs: `kube generate NAME|--compose`
+    #[command(subcommand)]
+    Kube(kube::KubeCommand),
 }
 
 impl Command {
@@ -283,6 +287,7 @@ pub fn main() -> i32 {
         }
         Command::Volume(a) => volume::volume(&root, a),
         Command::Compose(a) => compose::compose(&root, a),
+        Command::Kube(c) => kube::kube(&root, c),
     };
     match result {
         Ok(code) => code,

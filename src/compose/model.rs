@@ -146,6 +146,10 @@ pub struct Service {
     /// `env_file`s first, then `environment` over them, in order.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    /// The variables the `env_file`s gave (before `environment`): what
+    /// `kube generate` puts in a ConfigMap.
+    #[serde(skip)]
+    pub env_file_vars: BTreeMap<String, String>,
     /// `[IP:]HOST:CONTAINER[/PROTO]`, as `skiff run -p` takes them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
@@ -645,6 +649,7 @@ fn service(
                     })?;
                     for (k, val) in vars {
                         if let Some(val) = val.or_else(|| (d.lookup)(&k)) {
+                            s.env_file_vars.insert(k.clone(), val.clone());
                             s.environment.insert(k, val);
                         }
                     }
