@@ -21,8 +21,9 @@ const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 /// for byte as pulled and pushes them unchanged, so the local manifest
 /// digest is the registry's: `REGISTRY/NAME@DIGEST` with `--registry`, or
 /// `NAME@DIGEST` when the name itself has a registry host. A name with
-/// neither was never pushed: it stays a tag, with a warning.
-pub fn image(app: &App, opts: &Options, warnings: &mut Vec<String>) -> String {
+/// neither was never pushed (unless the tag was pulled from Docker Hub,
+/// where the name alone points): it stays a tag, with a warning.
+pub fn image(store: &Store, app: &App, opts: &Options, warnings: &mut Vec<String>) -> String {
     let u = &app.config.image;
     let parsed = u.reference.parse::<ImageRef>().ok();
     let name = u.name.clone().or_else(|| {
@@ -63,16 +64,25 @@ pub fn image(app: &App, opts: &Options, warnings: &mut Vec<String>) -> String {
     }
     .registry()
     .is_some();
-    if has_registry {
+    if has_registry || pulled(store, &name, &tag, &u.digest) {
         return format!("{name}@{}", u.digest);
     }
     warnings.push(format!(
-        "{}: image {name}:{tag} names no registry, so it was never pushed where a cluster can pull it: \
+        "image {name}:{tag} names no registry, so it was never pushed where a cluster can pull it: \
          the manifests name it by tag; push it (`skiff push {name}:{tag} REGISTRY/{name}:{tag}`) \
-         and generate again with --registry REGISTRY to pin its digest",
-        app.name
+         and generate again with --registry REGISTRY to pin its digest"
     ));
     format!("{name}:{tag}")
+}
+
+/// Did `name:tag` get `digest` by a pull (so a registry has it)?
+fn pulled(store: &Store, name: &str, tag: &str, digest: &str) -> bool {
+    store.revisions(name, tag).is_ok_and(|revs| {
+        revs.iter().any(|r| {
+            r.reason == crate::store::refs::Reason::Pull
+                && r.digest.as_ref().is_some_and(|d| d.to_string() == digest)
+        })
+    })
 }
 
 /// Kubernetes' quantity for a `-m` size: the largest binary unit that
@@ -244,7 +254,7 @@ pub fn objects(
 
     let mut container = Map::new();
     container.insert("name".into(), json!(name));
-    container.insert("image".into(), json!(image(app, opts, w)));
+    container.insert("image".into(), json!(image(store, app, opts, w)));
     let (cmd, args) = command(app);
     if let Some(c) = cmd {
         container.insert("command".into(), json!(c));
@@ -328,8 +338,12 @@ pub fn objects(
                         "volume {vol} is mounted by more than one pod: a ReadWriteOnce claim binds them to one node; use a ReadWriteMany storage class to spread them"
                     ));
                 }
+                let mut claim_labels = labels.clone();
+                if let Some(l) = claim_labels.as_object_mut() {
+                    l.remove(NAME_LABEL);
+                }
                 m.objects
-                    .push(objects::claim(&claim, &json!({}), &opts.volume_size));
+                    .push(objects::claim(&claim, &claim_labels, &opts.volume_size));
                 if seen.insert(claim.clone()) {
                     volumes.push(json!({
                         "name": claim,

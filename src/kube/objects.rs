@@ -24,6 +24,9 @@ pub fn claim_users(apps: &[App]) -> BTreeMap<String, u32> {
 }
 
 fn metadata(name: &str, labels: &Value) -> Value {
+    if labels.as_object().is_some_and(|l| l.is_empty()) {
+        return json!({ "name": name });
+    }
     json!({ "name": name, "labels": labels })
 }
 
