@@ -88,6 +88,10 @@ pub enum OciCommand {
         #[arg(long, short = 'd')]
         detach: bool,
     },
+    /// Freeze every process of a running container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
     /// Run a process in a running container
     Exec {
         /// process.json (a runtime-spec process object)
@@ -97,6 +101,9 @@ pub enum OciCommand {
         detach: bool,
         #[arg(long = "pid-file")]
         pid_file: Option<PathBuf>,
+        /// AF_UNIX socket that receives the pty master (process.terminal)
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
         id: String,
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
@@ -120,10 +127,22 @@ pub enum OciCommand {
 
 /// `skiff-runc ARGS` or `skiff oci ARGS` (args without the `oci`).
 pub fn main(args: Vec<OsString>) -> i32 {
-    let cli = match OciCli::try_parse_from(args) {
+    let cli = match OciCli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
+            // The engine reads --log for the reason (containerd's shim:
+            // "unable to retrieve OCI runtime error" otherwise).
+            if let (1, Some(log)) = (code, raw_flag(&args, "--log")) {
+                let format = raw_flag(&args, "--log-format").unwrap_or_else(|| "text".into());
+                let msg = e.to_string();
+                let first = msg.lines().next().unwrap_or("invalid arguments");
+                log_error(
+                    Path::new(&log),
+                    &format,
+                    first.trim_start_matches("error: "),
+                );
+            }
             let _ = e.print();
             return code;
         }
@@ -139,6 +158,20 @@ pub fn main(args: Vec<OsString>) -> i32 {
             1
         }
     }
+}
+
+/// `--flag VALUE` or `--flag=VALUE` from arguments clap refused.
+fn raw_flag(args: &[OsString], flag: &str) -> Option<String> {
+    let mut it = args.iter().filter_map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        if a == flag {
+            return it.next().map(String::from);
+        }
+        if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            return Some(v.to_string());
+        }
+    }
+    None
 }
 
 fn log_error(path: &Path, format: &str, msg: &str) {
@@ -201,6 +234,7 @@ fn dispatch(cli: &OciCli) -> Result<i32> {
             process,
             detach,
             pid_file,
+            console_socket,
             id,
             args,
         } => {
@@ -211,8 +245,17 @@ fn dispatch(cli: &OciCli) -> Result<i32> {
                 args,
                 detach: *detach,
                 pid_file: pid_file.as_deref(),
+                console_socket: console_socket.as_deref(),
             };
             Ok(oci::exec::exec(root, id, &req, &mut sig)?)
+        }
+        OciCommand::Pause { id } => {
+            oci::pause(root, id)?;
+            Ok(0)
+        }
+        OciCommand::Resume { id } => {
+            oci::resume(root, id)?;
+            Ok(0)
         }
         OciCommand::Ps { format, id } => {
             let pids = oci::ps(root, id)?;

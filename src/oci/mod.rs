@@ -15,6 +15,7 @@
 //! Layering: cli → oci → runtime.
 
 pub mod exec;
+pub mod freeze;
 pub mod resources;
 pub mod state;
 
@@ -273,9 +274,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn send_console(sock: &Path, master: std::os::fd::BorrowedFd<'_>) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let s = std::os::unix::net::UnixStream::connect(sock)
         .map_err(io("cannot connect to the console socket", sock))?;
+    send_console_on(&s, sock, master)
+}
+
+/// Send the pty master over an already connected console socket (`exec`
+/// connects before it joins the container's mount namespace).
+pub(crate) fn send_console_on(
+    s: &std::os::unix::net::UnixStream,
+    sock: &Path,
+    master: std::os::fd::BorrowedFd<'_>,
+) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let fds = [master.as_raw_fd()];
     let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
     sendmsg::<()>(
@@ -365,17 +376,23 @@ pub fn state(root: &Path, id: &str) -> Result<Vec<u8>> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, r) = load(root, id)?;
     let status = r.status(&dir);
-    if !matches!(status, Status::Created | Status::Running) {
+    if !matches!(status, Status::Created | Status::Running | Status::Paused) {
         return Err(OciError::WrongState {
             id: id.into(),
             status,
-            what: "cannot send a signal to a container that is not running",
+            // runc's words, which containerd's shim matches to treat a
+            // kill of an exited container as done (checkKillError).
+            what: "container not running, no signal sent",
         });
     }
     let pids = if all { r.pids() } else { vec![r.pid] };
     for p in pids {
         crate::runtime::sys::kill(Pid::from_raw(p), sig)
             .map_err(|e| OciError::Invalid(format!("cannot send signal {sig} to {p}: {e}")))?;
+    }
+    // A frozen process dies only once thawed (runc thaws for SIGKILL too).
+    if status == Status::Paused && sig == Signal::SIGKILL as i32 {
+        freeze::set(&r.cgroup, false)?;
     }
     Ok(())
 }
@@ -387,7 +404,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         other => other?,
     };
     let status = r.status(&dir);
-    if status == Status::Running && !force {
+    if matches!(status, Status::Running | Status::Paused) && !force {
         return Err(OciError::WrongState {
             id: id.into(),
             status,
@@ -397,6 +414,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if r.alive() {
         for p in r.pids().into_iter().chain([r.pid]) {
             let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
+        // A frozen task dies only once thawed.
+        if status == Status::Paused {
+            let _ = freeze::set(&r.cgroup, false);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while r.alive() && Instant::now() < deadline {
@@ -420,6 +441,34 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `pause`: freeze a running container's processes.
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let (dir, r) = load(root, id)?;
+    let status = r.status(&dir);
+    if status != Status::Running {
+        return Err(OciError::WrongState {
+            id: id.into(),
+            status,
+            what: "only a running container can be paused",
+        });
+    }
+    freeze::set(&r.cgroup, true)
+}
+
+/// `resume`: thaw a paused container.
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let (dir, r) = load(root, id)?;
+    let status = r.status(&dir);
+    if status != Status::Paused {
+        return Err(OciError::WrongState {
+            id: id.into(),
+            status,
+            what: "only a paused container can be resumed",
+        });
+    }
+    freeze::set(&r.cgroup, false)
 }
 
 /// `ps`: the container's processes (host pids).

@@ -15,6 +15,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Frozen by `pause` (runc's status; not in the runtime-spec's list).
+    Paused,
     Stopped,
 }
 
@@ -24,6 +26,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -87,6 +90,8 @@ impl Record {
             Status::Stopped
         } else if dir.join(FIFO).exists() {
             Status::Created
+        } else if super::freeze::is_frozen(&self.cgroup) {
+            Status::Paused
         } else {
             Status::Running
         }
