@@ -269,3 +269,86 @@ fn containerd_runs_containers_through_skiff_runc() {
         .unwrap_or_default();
     assert!(left.is_empty(), "state left in --runc-root: {left:?}");
 }
+
+/// podman with skiff-runc as its runtime, on a private store. podman's
+/// default rlimits (nofile and nproc 1048576) are above this host's hard
+/// limits, which no runtime may raise (runc and crun fail the same way),
+/// so the test gives its own with `--ulimit`.
+#[test]
+fn podman_runs_containers_through_skiff_runc() {
+    if !have("podman") {
+        eprintln!("SKIPPED: podman is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::os::unix::fs::symlink(skiff_bin(), d.join("skiff-runc")).expect("link");
+    let podman = |args: &[&str]| -> Output {
+        Command::new("timeout")
+            .arg("60")
+            .arg("podman")
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .arg("--runtime")
+            .arg(d.join("skiff-runc"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman")
+    };
+    let ok = |args: &[&str]| -> String {
+        let o = podman(args);
+        assert!(
+            o.status.success(),
+            "podman {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let s = TestStore::new().with_busybox();
+    let tar = d.join("busybox.tar");
+    s.ok(&["save", "-o", tar.to_str().expect("utf8"), "busybox:fixture"]);
+    ok(&["load", "-i", tar.to_str().expect("utf8")]);
+    let limits = [
+        "--ulimit",
+        "nofile=1024:4096",
+        "--ulimit",
+        "nproc=1024:4096",
+        "--network",
+        "none",
+    ];
+    // podman's default sysctl (net.ipv4.ping_group_range) is written
+    // before /proc/sys turns read-only, as runc does.
+    let mut args = vec!["run", "--rm"];
+    args.extend(limits);
+    args.extend([
+        "localhost/busybox:fixture",
+        "sh",
+        "-c",
+        "echo hi; cat /proc/sys/net/ipv4/ping_group_range; grep Seccomp: /proc/self/status",
+    ]);
+    let out = ok(&args);
+    assert!(out.contains("hi") && out.contains("0\t0"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+
+    let name = format!("pk-{}", std::process::id());
+    let mut args = vec!["run", "-d", "--name", &name];
+    args.extend(limits);
+    args.extend(["localhost/busybox:fixture", "sleep", "300"]);
+    ok(&args);
+    assert!(ok(&["exec", &name, "sh", "-c", "echo exec ok"]).contains("exec ok"));
+    assert_eq!(
+        podman(&["exec", &name, "sh", "-c", "exit 5"]).status.code(),
+        Some(5)
+    );
+    ok(&["pause", &name]);
+    ok(&["unpause", &name]);
+    ok(&["rm", "-f", "-t", "0", &name]);
+    assert!(!ok(&["ps", "-a"]).contains(&name));
+    let _ = podman(&["rmi", "-a", "-f"]);
+}

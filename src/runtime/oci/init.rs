@@ -2,7 +2,7 @@
 //!
 //! cgroup → joined namespaces → cgroup namespace → hostname → rootfs bound
 //! on itself → mounts[] → devices → exec.fifo opened → pivot_root →
-//! masked/read-only paths → read-only root → console → sysctl → cwd →
+//! sysctl → masked/read-only paths → read-only root → console → cwd →
 //! rlimits → capabilities, user, no_new_privs, seccomp → the program is
 //! found → "ready" (the channel closes, `create` returns) → block on
 //! exec.fifo until `start` → startContainer hooks → execve.
@@ -188,6 +188,14 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         )
         .map_err(RuntimeError::sys(format!("set rootfsPropagation {p}")))?;
     }
+    // Before readonlyPaths makes /proc/sys read-only (runc's order).
+    for (k, v) in linux.sysctl().iter().flatten() {
+        let p = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(RuntimeError::io(
+            "sysctl: cannot write",
+            std::path::Path::new(&p),
+        ))?;
+    }
     crate::runtime::rootfs::masked::mask_and_protect(
         linux.masked_paths().as_deref().unwrap_or(&[]),
         linux.readonly_paths().as_deref().unwrap_or(&[]),
@@ -203,13 +211,6 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     if terminal {
         let master = terminal::open_console()?;
         chan.send(&Message::Console(master))?;
-    }
-    for (k, v) in linux.sysctl().iter().flatten() {
-        let p = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(RuntimeError::io(
-            "sysctl: cannot write",
-            std::path::Path::new(&p),
-        ))?;
     }
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(RuntimeError::io(
