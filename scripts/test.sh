@@ -22,7 +22,7 @@ step "packages"
 # busybox-static: fixtures; skopeo/umoci/podman/buildah: read skiff's OCI layout
 # in interoperability tests; crun/runc: reference runtimes; iproute2: network
 # checks; gcc: cargo's linker; binutils: strip; xz-utils: kernel modules.
-ensure_packages busybox-static skopeo umoci crun runc podman buildah \
+ensure_packages busybox-static skopeo umoci crun runc podman buildah containerd \
     iproute2 ca-certificates gcc libc6-dev binutils xz-utils \
     docker-registry apache2-utils openssl iptables python3 prometheus
 log "all packages present"
