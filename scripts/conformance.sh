@@ -51,7 +51,7 @@ else
     tests=(validation/*/*.t)
 fi
 runtimes=${SKIFF_CONFORMANCE_RUNTIMES:-runc skiff-runc}
-declare -A pass total files
+declare -A pass total files clean
 for r in $runtimes; do
     bin=$r
     [ "$r" = skiff-runc ] && bin=$work/bin/skiff-runc
@@ -64,7 +64,9 @@ for r in $runtimes; do
         ok=$(grep -c '^ok ' "$out/$name.tap" || true)
         bad=$(grep -c '^not ok ' "$out/$name.tap" || true)
         pass[$r]=$(( ${pass[$r]} + ok )); total[$r]=$(( ${total[$r]} + ok + bad ))
-        if [ "$bad" = 0 ] && [ "$ok" -gt 0 ]; then files[$r]=$(( ${files[$r]} + 1 )); fi
+        if [ "$bad" = 0 ] && [ "$ok" -gt 0 ]; then
+            files[$r]=$(( ${files[$r]} + 1 )); clean[$r/$name]=1
+        fi
         printf '%-12s %-40s %4d ok %4d not ok\n' "$r" "$name" "$ok" "$bad"
     done
 done
@@ -73,3 +75,20 @@ for r in $runtimes; do
     printf '%-12s %5d of %5d assertions pass; %d of %d test files fully (TAP in %s)\n' \
         "$r" "${pass[$r]}" "${total[$r]}" "${files[$r]}" "${#tests[@]}" "$work/results-$r"
 done
+
+# Every test file runc passes in full must pass in full for skiff-runc too
+# (a regression gate for CI: scripts/test.sh runs this when the suite's
+# sources are present).
+behind=()
+if [[ " $runtimes " == *" runc "* && " $runtimes " == *" skiff-runc "* ]]; then
+    for t in "${tests[@]}"; do
+        name=$(basename "$t" .t)
+        if [ -n "${clean[runc/$name]:-}" ] && [ -z "${clean[skiff-runc/$name]:-}" ]; then
+            behind+=("$name")
+        fi
+    done
+fi
+if [ ${#behind[@]} -gt 0 ]; then
+    echo "conformance: skiff-runc fails test files runc passes in full: ${behind[*]}" >&2
+    exit 1
+fi

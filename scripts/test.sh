@@ -4,6 +4,8 @@
 #   2. builds the fixtures (scripts/fixtures.sh), exports SKIFF_FIXTURES
 #   3. cargo build, cargo test (its output is also kept in target/test-logs/)
 #   4. scripts/test-cgroup-v2.sh: skiff on cgroup v2 in a qemu VM (SKIP_VM=1 skips it)
+#   5. scripts/conformance.sh: the OCI runtime suite, runc and skiff-runc
+#      (when ../shared/conformance is there; SKIP_CONFORMANCE=1 skips it)
 # Exits non-zero if any step fails; the last lines are cargo test's results.
 set -euo pipefail
 # Containers here stay off the default bridge network (no bridge, NAT or
@@ -48,6 +50,21 @@ if [ "${SKIP_VM:-0}" = 1 ]; then
 else
     step "cgroup v2 (qemu VM)"
     SKIFF=${SKIFF:-$target/debug/skiff} scripts/test-cgroup-v2.sh || failed+=("cgroup v2 VM test")
+fi
+
+# The OCI runtime suite, skiff-runc next to runc in the same run, when its
+# sources are at hand (../shared/conformance or $CONFORMANCE_SRC): fails if
+# skiff-runc fails a test file that runc passes in full.
+conf_src=${CONFORMANCE_SRC:-$repo/../shared/conformance/runtime-tools}
+if [ "${SKIP_CONFORMANCE:-0}" = 1 ]; then
+    log "SKIP_CONFORMANCE=1: OCI conformance suite skipped"
+elif [ ! -d "$conf_src" ]; then
+    log "no runtime-tools sources at $conf_src: OCI conformance suite skipped"
+else
+    step "OCI conformance (runtime-tools, runc and skiff-runc)"
+    CONFORMANCE_SRC=$conf_src scripts/conformance.sh >"$target/test-logs/conformance.log" 2>&1 ||
+        failed+=("OCI conformance")
+    tail -n 3 "$target/test-logs/conformance.log"
 fi
 
 # Repeat cargo test's closing lines last, where CI reads them.
