@@ -117,6 +117,9 @@ pub struct UpdateConfig {
     pub failure_action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<String>,
+    /// Between one batch of replicas and the next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<String>,
 }
 
 impl Default for UpdateConfig {
@@ -126,6 +129,7 @@ impl Default for UpdateConfig {
             order: "stop-first".into(),
             failure_action: "pause".into(),
             monitor: None,
+            delay: None,
         }
     }
 }
@@ -900,11 +904,15 @@ fn deploy(d: &mut Decoder, v: &Node, s: &mut Service, service: &str) -> Result<(
                     }
                     s.update_config.failure_action = o;
                 }
-                "monitor" => {
+                "monitor" | "delay" => {
                     let t = d.string(x, &f)?;
                     crate::units::parse_duration(&t)
                         .map_err(|e| d.err(x.line, format!("{f}: {e}")))?;
-                    s.update_config.monitor = Some(t);
+                    if k.name == "monitor" {
+                        s.update_config.monitor = Some(t);
+                    } else {
+                        s.update_config.delay = Some(t);
+                    }
                 }
                 _ => {}
             }
