@@ -620,6 +620,21 @@ fn bad_input_names_file_line_and_service_and_starts_nothing() {
         4,
     );
     assert!(e.contains("not declared"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    deploy:\n      update_config:\n        delay: soon\n",
+        6,
+    );
+    assert!(e.contains("update_config.delay"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    deploy:\n      update_config: {failure_action: retry}\n",
+        5,
+    );
+    assert!(e.contains("expected pause, continue or rollback"), "{e}");
+    assert!(p
+        .fails(&["run", "-d", "-l", "=x", "busybox:fixture", "true"])
+        .contains("invalid --label \"=x\""));
     assert!(p
         .fails(&["volume", "create", "a/b"])
         .contains("invalid volume name"));

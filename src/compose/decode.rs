@@ -43,15 +43,7 @@ pub fn decode(d: &mut Decoder, root: &Node, name: Option<&str>, dir_name: &str) 
                 &["name", "external", "driver", "labels"],
                 &format!("network {:?}", k.name),
             )?;
-            let external = match n.get("external") {
-                Some(e) => d.boolean(e, "external")?,
-                None => false,
-            };
-            let nname = match n.get("name") {
-                Some(x) => d.string(x, "name")?,
-                None if external => k.name.clone(),
-                None => format!("{name}_{}", k.name),
-            };
+            let (external, nname) = external_and_name(d, &name, k, n)?;
             networks.insert(
                 k.name.clone(),
                 NetworkDef {
@@ -84,6 +76,21 @@ pub fn decode(d: &mut Decoder, root: &Node, name: Option<&str>, dir_name: &str) 
     Ok(project)
 }
 
+/// A top-level volume's or network's `external:` and its name in the
+/// store: `name:`, else the key for an external one, else `<project>_<key>`.
+fn external_and_name(d: &Decoder, project: &str, k: &Key, n: &Node) -> Result<(bool, String)> {
+    let external = match n.get("external") {
+        Some(e) => d.boolean(e, "external")?,
+        None => false,
+    };
+    let name = match n.get("name") {
+        Some(x) => d.string(x, "name")?,
+        None if external => k.name.clone(),
+        None => format!("{project}_{}", k.name),
+    };
+    Ok((external, name))
+}
+
 fn volume_def(d: &mut Decoder, project: &str, k: &Key, n: &Node) -> Result<VolumeDef> {
     let what = format!("volume {:?}", k.name);
     let m = d.map(n, &what)?;
@@ -97,15 +104,7 @@ fn volume_def(d: &mut Decoder, project: &str, k: &Key, n: &Node) -> Result<Volum
             ));
         }
     }
-    let external = match n.get("external") {
-        Some(e) => d.boolean(e, "external")?,
-        None => false,
-    };
-    let name = match n.get("name") {
-        Some(x) => d.string(x, "name")?,
-        None if external => k.name.clone(),
-        None => format!("{project}_{}", k.name),
-    };
+    let (external, name) = external_and_name(d, project, k, n)?;
     crate::store::volumes::check_volume_name(&name)
         .map_err(|e| d.err(n.line.max(k.line), format!("{what}: {e}")))?;
     let labels = match n.get("labels") {
