@@ -620,6 +620,21 @@ fn bad_input_names_file_line_and_service_and_starts_nothing() {
         4,
     );
     assert!(e.contains("not declared"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    deploy:\n      update_config:\n        delay: soon\n",
+        6,
+    );
+    assert!(e.contains("update_config.delay"), "{e}");
+    let e = config_error(
+        &p,
+        "services:\n  a:\n    image: x\n    deploy:\n      update_config: {failure_action: retry}\n",
+        5,
+    );
+    assert!(e.contains("expected pause, continue or rollback"), "{e}");
+    assert!(p
+        .fails(&["run", "-d", "-l", "=x", "busybox:fixture", "true"])
+        .contains("invalid --label \"=x\""));
     assert!(p
         .fails(&["volume", "create", "a/b"])
         .contains("invalid volume name"));
@@ -714,11 +729,11 @@ fn a_change_that_fails_within_its_monitor_window_is_rolled_back() {
     let err = p.fails(&["compose", "up", "-d"]);
     assert!(err.contains("service \"w\""), "{err}");
     assert!(
-        err.contains("failed within its monitor window of 3s: it stopped"),
+        err.contains("proj-w-1 exited (code 3) within its monitor window (3s)"),
         "{err}"
     );
     assert!(
-        err.contains("rolled back to its previous configuration"),
+        err.contains("rolled back (failure_action rollback): 1 container(s) on their previous configuration again"),
         "{err}"
     );
     std::thread::sleep(Duration::from_millis(1500));
@@ -728,4 +743,205 @@ fn a_change_that_fails_within_its_monitor_window_is_rolled_back() {
     let cmd = p.ok(&["compose", "exec", "-T", "w", "cat", "/proc/1/cmdline"]);
     assert_eq!(cmd.replace('\0', " ").trim(), "sleep 300");
     p.ok(&["compose", "down"]);
+}
+
+impl Project {
+    /// `skiff ARGS` started, not waited for; its stderr goes to `err`.
+    fn spawn(&self, args: &[&str], err: &Path) -> std::process::Child {
+        let ns = self.ns.as_ref().expect("ns");
+        // nsenter execs skiff (no fork for a network namespace): the
+        // child's pid is skiff's, so a signal to it reaches skiff.
+        Command::new("nsenter")
+            .arg(format!("--net={}", ns.path()))
+            .arg(skiff_bin())
+            .arg("--root")
+            .arg(self.s.root())
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("SKIFF_ROOT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(err).expect("stderr file"))
+            .spawn()
+            .expect("spawn skiff")
+    }
+}
+
+/// Wait (bounded) for a child to end; its exit status.
+fn wait_child(c: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(st) = c.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() >= until {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("skiff did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two replicas, their update_config and command given; each container
+/// writes `start V` to ./shared/log when it starts and `stop V` on SIGTERM.
+fn replicated(update: &str, v: &str, health: &str) -> String {
+    format!(
+        "services:\n  w:\n    image: busybox:fixture\n    environment: {{V: {v}}}\n    command: [\"sh\", \"-c\", \"echo start $$V >> /shared/log; {health}trap 'echo stop $$V >> /shared/log; exit 0' TERM; sleep 300 & wait\"]\n    volumes: [\"./shared:/shared\"]\n    healthcheck:\n      test: test -f /tmp/ok\n      interval: 300ms\n      retries: 1\n    deploy:\n      replicas: 2\n      update_config: {update}\n"
+    )
+}
+
+#[test]
+fn update_config_drives_the_replicas_rollout_and_a_failing_health_check_rolls_back() {
+    let p = Project::new(TestStore::new().with_busybox(), true);
+    std::fs::create_dir(p.path().join("shared")).expect("mkdir");
+    let log = || std::fs::read_to_string(p.path().join("shared/log")).unwrap_or_default();
+    let ids = || -> Vec<Value> { p.ps(&[]).iter().map(|c| c["id"].clone()).collect() };
+    let healthy = "touch /tmp/ok; ";
+    // start-first, both at once: the new ones start before the old ones stop.
+    let first = "{parallelism: 2, order: start-first}";
+    p.write("compose.yaml", &replicated(first, "v1", healthy));
+    p.ok(&["compose", "up", "-d"]);
+    wait_for("two v1 starts", || log().matches("start v1").count() == 2);
+    p.write("compose.yaml", &replicated(first, "v2", healthy));
+    let err = String::from_utf8_lossy(&p.ok_err(&["compose", "up", "-d"])).into_owned();
+    assert!(err.contains("proj-w-1 recreated"), "{err}");
+    assert!(err.contains("proj-w-2 recreated"), "{err}");
+    wait_for("two v1 stops", || log().matches("stop v1").count() == 2);
+    let lines: Vec<String> = log().lines().map(str::to_string).collect();
+    assert_eq!(
+        lines[2..],
+        ["start v2", "start v2", "stop v1", "stop v1"],
+        "{lines:?}"
+    );
+    // One at a time, rollback on failure: v3 never turns healthy, so the
+    // first replica is put back on v2 and the second is never touched.
+    let second = "{parallelism: 1, monitor: 5s, failure_action: rollback}";
+    p.write("compose.yaml", &replicated(second, "v2", healthy));
+    p.ok(&["compose", "up", "-d"]);
+    let before = ids();
+    let n = log().lines().count();
+    p.write("compose.yaml", &replicated(second, "v3", ""));
+    let t0 = Instant::now();
+    let err = p.fails(&["compose", "up", "-d"]);
+    assert!(err.contains("service \"w\""), "{err}");
+    assert!(err.contains("proj-w-1 turned unhealthy"), "{err}");
+    assert!(
+        err.contains("rolled back (failure_action rollback)"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    let lines: Vec<String> = log().lines().skip(n).map(str::to_string).collect();
+    // stop-first (compose's default order) without published ports.
+    assert_eq!(
+        lines,
+        ["stop v2", "start v3", "stop v3", "start v2"],
+        "the second replica must not have been touched: {lines:?}"
+    );
+    let ps = p.ps(&[]);
+    assert_eq!(ps.len(), 2, "{ps:?}");
+    assert!(ps.iter().all(|c| c["state"] == "running"), "{ps:?}");
+    assert_eq!(ps[1]["id"], before[1], "{ps:?}");
+    for i in ["1", "2"] {
+        let v = p.ok(&[
+            "compose", "exec", "-T", "--index", i, "w", "sh", "-c", "echo $V",
+        ]);
+        assert_eq!(v.trim(), "v2");
+    }
+    p.ok(&["compose", "down"]);
+}
+
+#[test]
+fn two_ups_of_one_project_at_once_never_both_create() {
+    let p = Project::new(TestStore::new().with_busybox(), true);
+    // `slow` holds the first `up` for about two seconds (its dependant
+    // waits for its health check), long enough for the second to meet it.
+    p.write(
+        "compose.yaml",
+        "services:\n  slow:\n    image: busybox:fixture\n    command: sh -c 'sleep 2; touch /tmp/ok; sleep 300'\n    stop_signal: SIGKILL\n    healthcheck: {test: test -f /tmp/ok, interval: 200ms, retries: 1, start_period: 20s}\n  web:\n    image: busybox:fixture\n    command: sleep 300\n    stop_signal: SIGKILL\n    depends_on: {slow: {condition: service_healthy}}\n    deploy: {replicas: 2}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (e1, e2) = (dir.path().join("1"), dir.path().join("2"));
+    let mut a = p.spawn(&["compose", "up", "-d"], &e1);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut b = p.spawn(&["compose", "up", "-d"], &e2);
+    let (sa, sb) = (
+        wait_child(&mut a, Duration::from_secs(60)),
+        wait_child(&mut b, Duration::from_secs(60)),
+    );
+    let (ea, eb) = (
+        std::fs::read_to_string(&e1).unwrap_or_default(),
+        std::fs::read_to_string(&e2).unwrap_or_default(),
+    );
+    assert!(sa.success() && sb.success(), "first: {ea}\nsecond: {eb}");
+    assert!(
+        eb.contains("Waiting for another skiff compose command on project proj"),
+        "{eb}"
+    );
+    assert!(ea.contains("Container proj-web-2 started"), "{ea}");
+    assert!(eb.contains("Container proj-web-2 up to date"), "{eb}");
+    assert!(!eb.contains("started"), "{eb}");
+    let ps = p.ps(&[]);
+    assert_eq!(ps.len(), 3, "{ps:?}");
+    // `down` waits for an `up` as well, then removes all it made.
+    p.ok(&["compose", "down"]);
+    let mut a = p.spawn(&["compose", "up", "-d"], &e1);
+    std::thread::sleep(Duration::from_millis(500));
+    let down = String::from_utf8_lossy(&p.ok_err(&["compose", "down"])).into_owned();
+    assert!(wait_child(&mut a, Duration::from_secs(60)).success());
+    assert!(down.contains("Waiting for another"), "{down}");
+    assert!(down.contains("Container proj-web-2 removed"), "{down}");
+    assert!(p.ps(&[]).is_empty());
+}
+
+#[test]
+fn ctrl_c_of_an_attached_up_stops_the_project_and_a_second_one_kills() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let p = Project::new(TestStore::new().with_busybox(), true);
+    std::fs::create_dir(p.path().join("shared")).expect("mkdir");
+    // `polite` ends on SIGTERM (and says so); `stubborn` ignores it.
+    p.write(
+        "compose.yaml",
+        "services:\n  polite:\n    image: busybox:fixture\n    command: [\"sh\", \"-c\", \"trap 'echo graceful >> /shared/log; exit 0' TERM; echo up; sleep 300 & wait\"]\n    volumes: [\"./shared:/shared\"]\n  stubborn:\n    image: busybox:fixture\n    command: [\"sh\", \"-c\", \"trap '' TERM; echo up; while true; do sleep 1; done\"]\n    stop_grace_period: 60s\n    profiles: [stubborn]\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = dir.path().join("err");
+    let running = |n: usize| {
+        let ps = p.ps(&["--profile", "stubborn"]);
+        ps.len() == n && ps.iter().all(|c| c["state"] == "running")
+    };
+    // SIGTERM: the container gets its stop signal and ends by itself.
+    let mut up = p.spawn(&["compose", "up"], &err);
+    wait_for("polite to run", || running(1));
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(up.id() as i32), Signal::SIGTERM).expect("kill");
+    let st = wait_child(&mut up, Duration::from_secs(30));
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(st.code(), Some(143), "{text}");
+    assert!(text.contains("Gracefully stopping"), "{text}");
+    assert!(text.contains("Container proj-polite-1 stopped"), "{text}");
+    let log = std::fs::read_to_string(p.path().join("shared/log")).unwrap_or_default();
+    assert_eq!(log.trim(), "graceful");
+    assert!(p.ps(&[]).iter().all(|c| c["state"] == "exited"));
+    // Ctrl-C twice: the second kills what ignores its stop signal.
+    let mut up = p.spawn(&["compose", "--profile", "stubborn", "up"], &err);
+    wait_for("both to run", || running(2));
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = Pid::from_raw(up.id() as i32);
+    kill(pid, Signal::SIGINT).expect("kill");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        up.try_wait().expect("try_wait").is_none(),
+        "stopped too soon"
+    );
+    let t0 = Instant::now();
+    kill(pid, Signal::SIGINT).expect("kill");
+    let st = wait_child(&mut up, Duration::from_secs(30));
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(st.code(), Some(130), "{text}");
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert!(text.contains("Killing"), "{text}");
+    let ps = p.ps(&["--profile", "stubborn"]);
+    assert!(ps.iter().all(|c| c["state"] == "exited"), "{ps:?}");
+    p.ok(&["compose", "--profile", "stubborn", "down"]);
 }

@@ -87,10 +87,12 @@ if command -v podman-compose >/dev/null && command -v podman >/dev/null; then
     podman import -q "$fixtures/busybox.tar" localhost/skiff-bench-busybox:latest >/dev/null
     podman import -q "$fixtures/redis.tar" localhost/skiff-bench-redis:latest >/dev/null
     export REDIS_IMAGE=localhost/skiff-bench-redis:latest CLIENT_IMAGE=localhost/skiff-bench-busybox:latest
-    # podman's default rlimits exceed this host's hard limits (root cannot
-    # raise them here): ask for the current ones for every container.
-    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
-        "$(ulimit -Sn)" "$(ulimit -Hn)" "$(ulimit -Su)" "$(ulimit -Hu)" >"$work/containers.conf"
+    # Here crun refuses every container: setrlimit EPERM for podman's
+    # default rlimits (and even for the host's own values), then "cgroups
+    # in hybrid mode not supported". runc starts them with rlimits below
+    # the host's hard limits, so podman runs with runc and those.
+    printf '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n' \
+        >"$work/containers.conf"
     export CONTAINERS_CONF=$work/containers.conf
     pc="nsenter --net=/run/netns/$ns podman-compose"
     if $pc up -d >"$work/pc.log" 2>&1 && [ "$(podman ps --format '{{.Names}}' | grep -cE 'redis|client')" = 2 ]; then

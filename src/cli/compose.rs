@@ -9,13 +9,16 @@ use crate::compose::load::{self, Source};
 use crate::compose::model::Project;
 use crate::compose::{project, service, yaml};
 use crate::runtime::process::sealed_exe;
+use crate::runtime::signals::{Event, Forwarder};
 use crate::store::Store;
 use crate::supervisor::log::Follower;
 use crate::supervisor::ops::{self, Info};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use nix::sys::signal::Signal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -188,6 +191,7 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
     if let (ComposeCommand::Down { volumes }, Some(name)) = (&a.command, &a.project_name) {
         if load::load(&src).is_err() {
             let store = open_store(root)?;
+            let _lock = project::lock(&store, name, &mut say)?;
             converge::down(&store, name, None, *volumes, &mut say)?;
             return Ok(0);
         }
@@ -220,16 +224,24 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
                 wait_timeout: crate::units::parse_duration(&wait_timeout)?,
                 remove_orphans,
             };
+            let lock = project::lock(&store, &p.name, &mut say)?;
             converge::up(&store, &p, &opts, &mut say)?;
+            drop(lock);
             if detach {
                 return Ok(0);
             }
+            // Attached: Ctrl-C (or SIGTERM) stops the project's
+            // containers, a second one kills them, as docker compose does.
+            let mut signals = Forwarder::install().context("cannot watch for Ctrl-C")?;
             let cs = project::containers(&store, &p.name);
-            follow_logs(&store, &cs, None, true)?;
-            Ok(0)
+            match follow_logs(&store, &cs, None, true, Some(&mut signals))? {
+                None => Ok(0),
+                Some(first) => stop_on_signal(&store, &p, &mut signals, first),
+            }
         }
         ComposeCommand::Down { volumes } => {
             let store = open_store(root)?;
+            let _lock = project::lock(&store, &p.name, &mut say)?;
             converge::down(&store, &p.name, Some(&p), volumes, &mut say)?;
             Ok(0)
         }
@@ -295,7 +307,7 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
                         .with_context(|| format!("invalid --tail {n:?}"))?,
                 ),
             };
-            follow_logs(&store, &cs, tail, follow)?;
+            follow_logs(&store, &cs, tail, follow, None)?;
             Ok(0)
         }
         ComposeCommand::Stop { timeout, services } => {
@@ -409,9 +421,60 @@ pub fn compose(root: &Path, a: ComposeArgs) -> Result<i32> {
     }
 }
 
+/// Ctrl-C (SIGINT) or SIGTERM of an attached `up`: stop the project's
+/// containers (each with its stop_grace_period, last service first); a
+/// second one kills those still running. Exit 128 + the first signal.
+fn stop_on_signal(
+    store: &Store,
+    p: &Project,
+    signals: &mut Forwarder,
+    first: Signal,
+) -> Result<i32> {
+    eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+    let _lock = project::lock(store, &p.name, &mut say)?;
+    let mut cs = project::containers(store, &p.name);
+    cs.reverse();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let stopper = scope.spawn(|| {
+            for i in &cs {
+                match ops::stop(store, &i.id, grace(p, i, None)) {
+                    Ok(_) => say(format!("Container {} stopped", i.display_name())),
+                    Err(e) => say(format!("WARNING: container {}: {e}", i.display_name())),
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let mut forced = false;
+        while !done.load(Ordering::SeqCst) {
+            let again = matches!(
+                signals.next_event(),
+                Ok(Some(Event::Forward(Signal::SIGINT | Signal::SIGTERM)))
+            );
+            if again && !forced {
+                forced = true;
+                eprintln!("Killing the project's containers");
+                for i in &cs {
+                    let _ = ops::stop(store, &i.id, 0);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = stopper.join();
+    });
+    Ok(128 + first as i32)
+}
+
 /// Print the logs of `cs`, each line prefixed with its container's name;
-/// with `follow`, go on until every container has stopped.
-fn follow_logs(store: &Store, cs: &[Info], tail: Option<usize>, follow: bool) -> Result<()> {
+/// with `follow`, go on until every container has stopped, or until
+/// SIGINT or SIGTERM arrives on `signals` (returned).
+fn follow_logs(
+    store: &Store,
+    cs: &[Info],
+    tail: Option<usize>,
+    follow: bool,
+    mut signals: Option<&mut Forwarder>,
+) -> Result<Option<Signal>> {
     let width = cs.iter().map(|i| i.display_name().len()).max().unwrap_or(0);
     let mut followers: Vec<(String, Follower, String)> = cs
         .iter()
@@ -431,12 +494,12 @@ fn follow_logs(store: &Store, cs: &[Info], tail: Option<usize>, follow: bool) ->
         let skip = tail.map_or(0, |n| lines.len().saturating_sub(n));
         for l in &lines[skip..] {
             if write!(out, "{prefix}{l}").is_err() {
-                return Ok(());
+                return Ok(None);
             }
         }
     }
     if !follow {
-        return Ok(());
+        return Ok(None);
     }
     loop {
         let _ = out.flush();
@@ -446,11 +509,25 @@ fn follow_logs(store: &Store, cs: &[Info], tail: Option<usize>, follow: bool) ->
             let mut ok = true;
             f.read_new(|e| ok &= write!(out, "{prefix}{}", e.log).is_ok());
             if !ok {
-                return Ok(());
+                return Ok(None);
             }
         }
         if !any_live {
-            return Ok(());
+            return Ok(None);
+        }
+        while let Some(sig) = signals
+            .as_deref_mut()
+            .map(Forwarder::next_event)
+            .transpose()?
+        {
+            match sig {
+                Some(Event::Forward(s @ (Signal::SIGINT | Signal::SIGTERM))) => {
+                    let _ = out.flush();
+                    return Ok(Some(s));
+                }
+                Some(_) => {}
+                None => break,
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
     }

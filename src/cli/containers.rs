@@ -301,9 +301,8 @@ fn image_facts<'a>(
     });
     let mut labels = labels.clone();
     // The container's own labels over its image's, as docker merges them.
-    for l in i.config.iter().flat_map(|c| c.options.labels.iter()) {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), v.to_string());
+    for (k, v) in i.config.iter().flat_map(|c| c.labels.iter()) {
+        labels.insert(k.clone(), v.clone());
     }
     ImageFacts {
         id: id.as_deref(),

@@ -99,6 +99,7 @@ impl ReplaceArgs {
             monitor: None,
             canary: None,
             parallel: 1,
+            start_first: false,
         })
     }
 }

@@ -335,6 +335,20 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
     })
 }
 
+/// `--label KEY=VALUE` (KEY alone: an empty value, as docker does).
+fn labels(given: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    given
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            if k.is_empty() || k.contains(char::is_whitespace) {
+                anyhow::bail!("invalid --label {l:?}: use KEY=VALUE");
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let opts = options(&a)?;
@@ -361,7 +375,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         init: a.init,
         detach: a.detach,
         auto_remove: a.rm,
-        labels: Default::default(),
+        labels: labels(&a.label)?,
     };
     if let Some(n) = replicas {
         return run_replicas(&store, &a, &request, n);
@@ -485,7 +499,6 @@ fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> O
         publish: a.publish.clone(),
         log_opts: a.log_opt.clone(),
         health: health.clone(),
-        labels: a.label.clone(),
         service: None,
         stop_signal: a.stop_signal.clone(),
     }

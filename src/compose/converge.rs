@@ -10,10 +10,9 @@ use super::model::{Condition, Project, Service};
 use super::{
     order, project, service, ComposeError, Result, LABEL_HASH, LABEL_PROJECT, LABEL_VOLUME,
 };
-use crate::deploy::{self, create, replace};
+use crate::deploy::{self, create, replace, update, Step};
 use crate::image::local::LocalImage;
 use crate::store::Store;
-use crate::supervisor::config::{image_use, RunConfig};
 use crate::supervisor::health::HealthStatus;
 use crate::supervisor::ops::{self, Info};
 use crate::supervisor::state::Observed;
@@ -237,6 +236,9 @@ fn converge_service(
 ) -> Result<()> {
     let existing = project::service_containers(store, &p.name, &s.name);
     let stop_timeout = s.stop_grace_period.unwrap_or(10);
+    // Running replicas whose configuration changed: moved by
+    // `deploy::update` as the service's update_config says.
+    let mut changes: Vec<update::Change> = Vec::new();
     for n in 1..=s.replicas {
         let mut req = service::request(p, s, n).map_err(ComposeError::Invalid)?;
         let img = LocalImage::load(store, &req.image).map_err(|e| {
@@ -262,18 +264,10 @@ fn converge_service(
             Some(o) => {
                 let same_ports = o.config.as_ref().is_some_and(|c| c.ports == req.ports);
                 if o.observed.is_live() && same_ports && o.name.as_deref() == Some(name.as_str()) {
-                    let cfg = run_config(store, &req, &digest);
-                    let rev = cfg.image.revision.unwrap_or(0);
-                    let d: crate::store::Digest = digest
-                        .parse()
-                        .map_err(|e| ComposeError::Invalid(format!("{digest}: {e}")))?;
-                    let dopts = deploy::Options {
-                        stop_timeout,
-                        ..Default::default()
-                    };
-                    replace::replace_as(store, o, Some(&cfg), rev, &d, &dopts, &mut |_| {})?;
-                    say(format!("Container {name} recreated (rolled out)"));
-                    watch(store, p, s, o, n, &dopts, say)?;
+                    changes.push(update::Change {
+                        old: o.clone(),
+                        cfg: create::run_config(store, &req, &img)?,
+                    });
                 } else {
                     replace::stop_and_remove(store, &o.id, stop_timeout)?;
                     start_new(store, &req, &name, say, started)?;
@@ -281,6 +275,25 @@ fn converge_service(
             }
             None => start_new(store, &req, &name, say, started)?,
         }
+    }
+    if !changes.is_empty() {
+        let (policy, start_first) = update_policy(s)?;
+        let dopts = deploy::Options {
+            stop_timeout,
+            start_first,
+            ..Default::default()
+        };
+        update::update(store, &changes, &policy, &dopts, &mut |step| match step {
+            Step::Replaced { container, .. } => {
+                say(format!("Container {container} recreated (rolled out)"))
+            }
+            Step::Monitoring { tag, window, .. } => say(format!(
+                "Watching {tag} for {}s (update_config.monitor)",
+                window.as_secs_f64()
+            )),
+            Step::Skipped { container, why } => say(format!("WARNING: {container}: {why}")),
+            _ => {}
+        })?;
     }
     for extra in existing
         .iter()
@@ -295,78 +308,28 @@ fn converge_service(
     Ok(())
 }
 
-/// `deploy.update_config.monitor`: watch the new container of replica `n`
-/// that long; if it stops, restarts or turns unhealthy, `failure_action`
-/// decides: `rollback` replaces it with the old container's config again,
-/// `pause` stops the `up`, `continue` warns and goes on.
-fn watch(
-    store: &Store,
-    p: &Project,
-    s: &Service,
-    old: &Info,
-    n: u32,
-    dopts: &deploy::Options,
-    say: &mut dyn FnMut(String),
-) -> Result<()> {
-    let Some(m) = &s.update_config.monitor else {
-        return Ok(());
+/// `deploy.update_config` as `deploy::update` takes it, and whether the
+/// order is start-first.
+fn update_policy(s: &Service) -> Result<(update::Policy, bool)> {
+    let u = &s.update_config;
+    let duration = |what: &str, v: &Option<String>| -> Result<Option<Duration>> {
+        v.as_deref()
+            .map(|m| {
+                crate::units::parse_duration(m)
+                    .map_err(|e| ComposeError::Invalid(format!("update_config.{what} {m:?}: {e}")))
+            })
+            .transpose()
     };
-    let window = crate::units::parse_duration(m)
-        .map_err(|e| ComposeError::Invalid(format!("monitor {m:?}: {e}")))?;
-    let name = service::container_name(p, s, n);
-    let find = || {
-        project::service_containers(store, &p.name, &s.name)
-            .into_iter()
-            .find(|i| project::number_of(i) == n)
+    let policy = update::Policy {
+        parallelism: u.parallelism as usize,
+        delay: duration("delay", &u.delay)?.unwrap_or_default(),
+        monitor: duration("monitor", &u.monitor)?,
+        failure_action: u
+            .failure_action
+            .parse()
+            .map_err(|e| ComposeError::Invalid(format!("update_config.failure_action: {e}")))?,
     };
-    let until = Instant::now() + window;
-    let mut failure = None;
-    let restarts = find().map_or(0, |i| i.state.restart_count);
-    while Instant::now() < until && failure.is_none() {
-        std::thread::sleep(Duration::from_millis(100));
-        failure = match find() {
-            None => Some("it was removed".to_string()),
-            Some(i) if !i.observed.is_live() => Some(format!("it stopped ({})", i.observed.word())),
-            Some(i) if i.state.restart_count > restarts => Some("it restarted".to_string()),
-            Some(i)
-                if i.state.health.as_ref().map(|h| h.status) == Some(HealthStatus::Unhealthy) =>
-            {
-                Some("it became unhealthy".to_string())
-            }
-            Some(_) => None,
-        };
-    }
-    let Some(why) = failure else {
-        return Ok(());
-    };
-    let msg = format!("container {name} failed within its monitor window of {m}: {why}");
-    match s.update_config.failure_action.as_str() {
-        "continue" => {
-            say(format!("WARNING: {msg}"));
-            Ok(())
-        }
-        "rollback" => {
-            let (Some(new), Some(old_cfg)) = (find(), old.config.as_ref()) else {
-                return Err(ComposeError::Invalid(format!(
-                    "{msg}; nothing to roll back to"
-                )));
-            };
-            let d: crate::store::Digest = old_cfg
-                .image
-                .digest
-                .parse()
-                .map_err(|e| ComposeError::Invalid(format!("{}: {e}", old_cfg.image.digest)))?;
-            let rev = old_cfg.image.revision.unwrap_or(0);
-            replace::replace_as(store, &new, Some(old_cfg), rev, &d, dopts, &mut |_| {})?;
-            if let Some(back) = find().filter(|i| !i.observed.is_live()) {
-                ops::start(store, &back.id)?;
-            }
-            Err(ComposeError::Invalid(format!(
-                "{msg}; rolled back to its previous configuration"
-            )))
-        }
-        _ => Err(ComposeError::Invalid(msg)),
-    }
+    Ok((policy, u.order == "start-first"))
 }
 
 fn start_new(
@@ -381,28 +344,6 @@ fn start_new(
     say(format!("Container {name} started"));
     started.push(name.to_string());
     Ok(())
-}
-
-/// The config a replacement is made from (what `create` would record).
-fn run_config(store: &Store, r: &create::Request, digest: &str) -> RunConfig {
-    RunConfig {
-        image: image_use(store, &r.image, digest),
-        options: r.options.clone(),
-        ports: r.ports.clone(),
-        restart: r.restart,
-        log: r.log,
-        init: r.init,
-        stop_signal: r
-            .options
-            .stop_signal
-            .clone()
-            .unwrap_or_else(|| "SIGTERM".into()),
-        detach: true,
-        auto_remove: false,
-        health: None,
-        replaces: None,
-        labels: r.labels.clone(),
-    }
 }
 
 fn label_hash(i: &Info) -> Option<&str> {

@@ -3,8 +3,10 @@
 //! `docker-compose.yaml`, `docker-compose.yml` in the directory; the
 //! name from `-p`, else the file's `name:`, else the directory's name.
 
+use super::decode;
+use super::decoder::Decoder;
 use super::interpolate::parse_env_file;
-use super::model::{self, Decoder, Project};
+use super::model::Project;
 use super::{ComposeError, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -88,13 +90,13 @@ pub fn load(src: &Source) -> Result<Project> {
             .filter(|n| !n.is_empty())
     });
     if let Some(n) = &name {
-        model::check_project_name(n).map_err(ComposeError::Invalid)?;
+        decode::check_project_name(n).map_err(ComposeError::Invalid)?;
     }
     let dir_name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut p = model::decode(&mut d, &root, name.as_deref(), &dir_name)?;
+    let mut p = decode::decode(&mut d, &root, name.as_deref(), &dir_name)?;
     // Profiles: a service with profiles runs only when one is enabled.
     let mut profiles = src.profiles.clone();
     if let Ok(v) = std::env::var("COMPOSE_PROFILES") {

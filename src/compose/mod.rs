@@ -5,7 +5,11 @@
 //! | --- | --- |
 //! | the YAML tree with line numbers (saphyr), merge keys | `yaml.rs` |
 //! | `${VAR}` substitution and `.env` files | `interpolate.rs` |
-//! | the compose-spec subset: decoding, checking, normalizing | `model.rs` |
+//! | the compose-spec subset, as decoded (what `compose config` prints) | `model.rs` |
+//! | scalars: interpolated strings, lists, commands, unknown keys | `decoder.rs` |
+//! | the whole file: top level, name, volumes, networks, checks across services | `decode.rs` |
+//! | one service's keys (build, healthcheck, deploy, depends_on) | `decode_service.rs` |
+//! | a service's ports and volumes, short and long syntax | `decode_mounts.rs` |
 //! | finding the file, the project name, `.env` | `load.rs` |
 //! | depends_on order (cycles, unknown services) | `order.rs` |
 //! | what a service's containers are made from, and its hash | `service.rs` |
@@ -17,6 +21,10 @@
 //! the service name as an alias, so `redis:6379` reaches the redis service.
 
 pub mod converge;
+pub mod decode;
+mod decode_mounts;
+mod decode_service;
+pub mod decoder;
 pub mod interpolate;
 pub mod load;
 pub mod model;

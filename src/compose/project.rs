@@ -3,6 +3,7 @@
 //! another's.
 
 use super::{LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE};
+use crate::store::lock::LockGuard;
 use crate::store::volumes::VolumeMeta;
 use crate::store::Store;
 use crate::supervisor::ops::{self, Info};
@@ -50,4 +51,27 @@ pub fn volumes(store: &Store, project: &str) -> crate::store::Result<Vec<VolumeM
         .into_iter()
         .filter(|v| v.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project))
         .collect())
+}
+
+/// The project's lock (`compose/<project>.lock` in the store), held while
+/// `up` or `down` changes its containers: a second command on the same
+/// project waits for the first (and says so), so two never both create.
+pub fn lock(store: &Store, project: &str, say: &mut dyn FnMut(String)) -> super::Result<LockGuard> {
+    let p = store.root().join("compose").join(format!("{project}.lock"));
+    let err = |e: std::io::Error| {
+        super::ComposeError::Invalid(format!("cannot take the project lock {}: {e}", p.display()))
+    };
+    if let Some(g) = LockGuard::try_exclusive(&p).map_err(err)? {
+        return Ok(g);
+    }
+    say(format!(
+        "Waiting for another skiff compose command on project {project} to finish (it holds {})",
+        p.display()
+    ));
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(g) = LockGuard::try_exclusive(&p).map_err(err)? {
+            return Ok(g);
+        }
+    }
 }

@@ -137,8 +137,6 @@ pub fn request(p: &Project, s: &Service, n: u32) -> Result<Request, String> {
             publish: s.ports.clone(),
             log_opts: Vec::new(),
             health: health(s),
-            // As `--label`: `ps --filter label=com.docker.compose.project=…`.
-            labels: labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             stop_signal: s.stop_signal.clone(),
             // Compose names its replicas itself (project-service-N).
             service: None,

@@ -48,32 +48,8 @@ pub fn create(
         &r.options.run,
         host_env,
     )?;
-    let digest = image.manifest_digest.to_string();
-    spec.image_digest = Some(digest.clone());
-    let health = if r.detach {
-        health::decide(image.config.config.healthcheck.as_ref(), &r.options.health)?
-    } else {
-        None
-    };
-    let config = RunConfig {
-        image: image_use(store, &r.image, &digest),
-        options: r.options.clone(),
-        ports: r.ports.clone(),
-        restart: r.restart,
-        log: r.log,
-        init: r.init,
-        stop_signal: r
-            .options
-            .stop_signal
-            .clone()
-            .or_else(|| image.config.config.stop_signal.clone())
-            .unwrap_or_else(|| "SIGTERM".into()),
-        detach: r.detach,
-        auto_remove: r.auto_remove,
-        health,
-        replaces: None,
-        labels: r.labels.clone(),
-    };
+    spec.image_digest = Some(image.manifest_digest.to_string());
+    let config = run_config(store, r, &image)?;
     // The container appears with its config.json (one rename), so a kill
     // never leaves a container that `start` or a rollout cannot recreate.
     let config_bytes = serde_json::to_vec_pretty(&config)
@@ -92,6 +68,37 @@ pub fn create(
         &config.image.label(),
     ));
     Ok(container)
+}
+
+/// The config.json of a container made from `r` on `image`: the health
+/// check and the stop signal decided from the image and the options.
+/// `compose up` hands it to a rollout, which makes the container from it.
+pub fn run_config(store: &Store, r: &Request, image: &LocalImage) -> Result<RunConfig> {
+    let digest = image.manifest_digest.to_string();
+    let health = if r.detach {
+        health::decide(image.config.config.healthcheck.as_ref(), &r.options.health)?
+    } else {
+        None
+    };
+    Ok(RunConfig {
+        image: image_use(store, &r.image, &digest),
+        options: r.options.clone(),
+        ports: r.ports.clone(),
+        restart: r.restart,
+        log: r.log,
+        init: r.init,
+        stop_signal: r
+            .options
+            .stop_signal
+            .clone()
+            .or_else(|| image.config.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into()),
+        detach: r.detach,
+        auto_remove: r.auto_remove,
+        health,
+        replaces: None,
+        labels: r.labels.clone(),
+    })
 }
 
 /// Hand a created container to its supervisor; returns once it runs. A

@@ -11,6 +11,7 @@
 //! | replacing one container: handover (zero downtime) or stop-then-start | `replace.rs` |
 //! | a new container from an old one's options and another image | `recreate.rs` |
 //! | more or fewer replicas of a service, draining the removed ones | `scale.rs` |
+//! | a service's containers moved to new configs in batches (compose's update_config) | `update.rs` |
 //! | watching a new revision after the last switch (`--monitor`) | `monitor.rs` |
 //! | the deploy lock and the record of a rollback in progress | `journal.rs` |
 //! | a new container from an image and `run` options (run, compose) | `create.rs` |
@@ -25,6 +26,7 @@ pub mod replace;
 pub mod rollback;
 pub mod rollout;
 pub mod scale;
+pub mod update;
 
 use crate::store::Digest;
 use std::time::Duration;
@@ -67,6 +69,14 @@ pub enum DeployError {
         rev: u64,
         to: u64,
         now: u64,
+    },
+    /// compose's `update_config`: a replaced container failed;
+    /// `failure_action` decided what followed (`then`).
+    #[error("{container} {why}; {then}")]
+    UpdateFailed {
+        container: String,
+        why: String,
+        then: String,
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -127,6 +137,10 @@ pub struct Options {
     pub canary: Option<usize>,
     /// `rollout --parallel k`: containers replaced at a time (≥ 1).
     pub parallel: usize,
+    /// compose's `order: start-first`: a container without published
+    /// ports is replaced start-first too (the new one runs, and is healthy
+    /// if it has a check, before the old one gets its stop signal).
+    pub start_first: bool,
 }
 
 impl Default for Options {
@@ -138,6 +152,7 @@ impl Default for Options {
             monitor: None,
             canary: None,
             parallel: 1,
+            start_first: false,
         }
     }
 }
@@ -239,6 +254,10 @@ impl std::fmt::Display for Step {
             } => {
                 let from = from.map(|r| format!("revision {r}")).unwrap_or("its image".into());
                 match mode {
+                    Mode::Handover { ports } if ports.is_empty() => write!(
+                        f,
+                        "{container}: {from} → {to}: starting the new container before the old one stops (start-first)"
+                    ),
                     Mode::Handover { ports } => write!(
                         f,
                         "{container}: {from} → {to}: starting the new container beside the old one (ports {})",

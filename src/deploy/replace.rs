@@ -128,7 +128,10 @@ pub fn replace_as(
     report: &mut dyn FnMut(Step),
 ) -> Result<()> {
     let name = old.display_name();
-    let mode = mode_of(old);
+    let mode = match mode_of(old) {
+        Mode::StopThenStart if opts.start_first => Mode::Handover { ports: Vec::new() },
+        m => m,
+    };
     report(Step::Replacing {
         container: name.clone(),
         from: old.config.as_ref().and_then(|c| c.image.revision),
@@ -295,6 +298,12 @@ pub fn wait_ready(store: &Store, id: &str, limit: Duration) -> Result<(), String
                     ));
                 }
                 Observed::Dead { reason } => return Err(format!("died ({reason})")),
+                Observed::Up { .. }
+                    if i.state.health.as_ref().map(|h| h.status)
+                        == Some(crate::supervisor::health::HealthStatus::Unhealthy) =>
+                {
+                    return Err("turned unhealthy before it was ready".into());
+                }
                 _ => {}
             },
         }

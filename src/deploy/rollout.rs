@@ -309,7 +309,10 @@ pub(crate) fn rollout_locked(
     // `--parallel k`: k replacements at a time, each start-first and
     // ready-gated; the next batch starts once the whole batch is done.
     for batch in todo.chunks(opts.parallel.max(1)) {
-        let outcomes = replace_batch(store, batch, cur.rev, &digest, opts, report);
+        let one = |i: &Info, report: &mut dyn FnMut(Step)| {
+            replace::replace(store, i, cur.rev, &digest, opts, report)
+        };
+        let outcomes = replace_batch(batch, &one, report);
         for r in outcomes {
             match r {
                 Ok(true) => summary.skipped += 1,
@@ -361,20 +364,21 @@ pub fn recreate(
     )
 }
 
-/// Replace every container of `batch` at once (one thread each; their
-/// steps are reported from here, in the order they happen). For each:
-/// Ok(true) if it was skipped.
-fn replace_batch(
-    store: &Store,
-    batch: &[Info],
-    rev: u64,
-    digest: &crate::store::Digest,
-    opts: &Options,
+/// Replaces one item of a batch, reporting its steps.
+pub(crate) type ReplaceOne<'a, T> = dyn Fn(&T, &mut dyn FnMut(Step)) -> Result<()> + Sync + 'a;
+
+/// Replace every item of `batch` at once with `one` (one thread each;
+/// their steps are reported from here, in the order they happen). For
+/// each: Ok(true) if it was skipped. Used by rollouts and by
+/// `update::update` (compose's update_config).
+pub(crate) fn replace_batch<T: Sync>(
+    batch: &[T],
+    one: &ReplaceOne<'_, T>,
     report: &mut dyn FnMut(Step),
 ) -> Vec<Result<bool>> {
-    let one = |i: &Info, report: &mut dyn FnMut(Step)| -> Result<bool> {
+    let one = |i: &T, report: &mut dyn FnMut(Step)| -> Result<bool> {
         let mut skipped = false;
-        replace::replace(store, i, rev, digest, opts, &mut |s| {
+        one(i, &mut |s| {
             skipped |= matches!(s, Step::Skipped { .. });
             report(s)
         })?;
@@ -389,6 +393,7 @@ fn replace_batch(
             .iter()
             .map(|i| {
                 let tx = tx.clone();
+                let one = &one;
                 scope.spawn(move || one(i, &mut |s| drop(tx.send(s))))
             })
             .collect();

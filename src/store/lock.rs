@@ -34,6 +34,17 @@ impl LockGuard {
         Ok(LockGuard { _file: file })
     }
 
+    /// The lock file at `path` held exclusively, or None at once if
+    /// another process holds it.
+    pub fn try_exclusive(path: &Path) -> io::Result<Option<LockGuard>> {
+        let file = open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LockGuard { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// Block until the lock file at `path` is held shared.
     pub fn shared(path: &Path) -> io::Result<LockGuard> {
         let file = open(path)?;

@@ -119,9 +119,6 @@ pub struct Options {
     /// `--health-*` as given.
     #[serde(default)]
     pub health: HealthOptions,
-    /// `--label KEY=VALUE` (on top of the image's labels).
-    #[serde(default)]
-    pub labels: Vec<String>,
     /// `--replicas`: this container is a replica of this service (its name
     /// is `<service>.<n>`, its published ports shared with the others).
     #[serde(default)]
@@ -162,10 +159,44 @@ pub struct RunConfig {
     /// replacement left half-done by a killed command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Replaces>,
-    /// `--label` / compose's labels, and compose's own
-    /// (`com.docker.compose.project`, `.service`, `.config-hash`).
+    /// The container's labels, decided once at create time (the one place
+    /// they are kept): `run --label KEY=VALUE` (KEY alone: an empty value,
+    /// as docker does), compose's `labels:` and compose's own
+    /// (`com.docker.compose.project`, `.service`, `.config-hash`). The
+    /// image's labels are not copied here; readers put these over them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// A config.json of an older skiff kept `run --label` as a list in
+/// `options.labels` too: it becomes the labels map (read only; the file is
+/// rewritten in the new form the next time it is saved).
+fn upgrade_labels(v: &mut serde_json::Value) {
+    let Some(list) = v
+        .get_mut("options")
+        .and_then(|o| o.as_object_mut())
+        .and_then(|o| o.remove("labels"))
+    else {
+        return;
+    };
+    let have = v
+        .get("labels")
+        .and_then(|l| l.as_object())
+        .is_some_and(|m| !m.is_empty());
+    if have {
+        return;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .map(|l| {
+            let (k, val) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), serde_json::Value::String(val.to_string()))
+        })
+        .collect();
+    v["labels"] = serde_json::Value::Object(map);
 }
 
 /// The container a rollout's new container replaces.
@@ -186,10 +217,13 @@ impl RunConfig {
     pub fn load(dir: &Path) -> Result<RunConfig> {
         let p = RunConfig::path(dir);
         let bytes = std::fs::read(&p).map_err(SupervisorError::io("cannot read", &p))?;
-        serde_json::from_slice(&bytes).map_err(|e| SupervisorError::Corrupt {
-            path: p,
+        let corrupt = |e: serde_json::Error| SupervisorError::Corrupt {
+            path: p.clone(),
             msg: e.to_string(),
-        })
+        };
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        upgrade_labels(&mut v);
+        serde_json::from_value(v).map_err(corrupt)
     }
 
     pub fn save(&self, store: &Store, dir: &Path) -> Result<()> {
@@ -277,7 +311,6 @@ mod tests {
                 none: false,
                 on_failure: OnFailure::Restart,
             },
-            labels: vec!["tier=edge".into()],
             service: Some("api".into()),
             stop_signal: Some("SIGQUIT".into()),
         }
@@ -308,6 +341,19 @@ mod tests {
         let back: Options = serde_json::from_value(json).unwrap();
         assert_eq!(back, o);
         assert_eq!(back.run_options(), o.run);
+    }
+
+    #[test]
+    fn labels_of_an_older_config_json_become_the_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = serde_json::to_value(RunConfig::default()).unwrap();
+        v["options"]["labels"] = serde_json::json!(["tier=edge", "bare", "a=b=c"]);
+        v.as_object_mut().unwrap().remove("labels");
+        std::fs::write(RunConfig::path(dir.path()), v.to_string()).unwrap();
+        let c = RunConfig::load(dir.path()).unwrap();
+        assert_eq!(c.labels.get("tier").unwrap(), "edge");
+        assert_eq!(c.labels.get("bare").unwrap(), "");
+        assert_eq!(c.labels.get("a").unwrap(), "b=c");
     }
 
     #[test]
