@@ -185,7 +185,7 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         let _ = self.run(&[
-            "rm", "-f", "api", "redis", "srv", "web", "c1", "c2", "cache",
+            "rm", "-f", "api", "redis", "srv", "web", "c1", "c2", "cache", "fixed",
         ]);
         if let Some(mut c) = self.server.take() {
             let _ = c.kill();
@@ -964,4 +964,127 @@ fn kill_9_during_set_up_leaves_nothing_after_rm_and_repair() {
     w.ok(&["fsck"]);
     assert_eq!(w.allocations(), "");
     w.assert_snapshot(&before);
+}
+
+/// The `/etc/hosts` line naming `who` in container `c`.
+fn hosts_line(w: &World, c: &str, who: &str) -> String {
+    let hosts = w.ok(&["exec", c, "cat", "/etc/hosts"]);
+    hosts
+        .lines()
+        .find(|l| {
+            l.split('\t')
+                .nth(1)
+                .is_some_and(|n| n.split(' ').any(|x| x == who))
+        })
+        .unwrap_or_else(|| panic!("no {who} in {c}'s hosts: {hosts}"))
+        .to_string()
+}
+
+#[test]
+fn aliases_belong_to_the_network_they_were_given_with() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "203.0.113.0/26", "a"]);
+    w.ok(&["network", "create", "--subnet", "203.0.113.64/26", "b"]);
+    let sleeper = |name: &str, net: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name, "--network", net];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox:fixture", "sleep", "60"]);
+        w.ok(&args);
+    };
+    sleeper("srv", "a", &["--network-alias", "cache"]);
+    sleeper("c1", "b", &[]);
+    sleeper("c2", "a", &[]);
+    w.ok(&["network", "connect", "--alias", "store", "b", "srv"]);
+    // On b, srv is "store" and never "cache"; on a, the other way round.
+    let on_b = hosts_line(&w, "c1", "srv");
+    assert!(
+        on_b.contains("\tsrv store ") && !on_b.contains("cache"),
+        "{on_b}"
+    );
+    let on_a = hosts_line(&w, "c2", "srv");
+    assert!(
+        on_a.contains("\tsrv cache ") && !on_a.contains("store"),
+        "{on_a}"
+    );
+    // A restart keeps each network's own aliases.
+    w.ok(&["restart", "-t", "0", "srv"]);
+    assert_eq!(hosts_line(&w, "c1", "srv"), on_b);
+    assert_eq!(hosts_line(&w, "c2", "srv"), on_a);
+    // A stopped container connects too: it holds its address and name
+    // on b at once, and has the interface when it starts.
+    w.ok(&["stop", "-t", "0", "c2"]);
+    w.ok(&["network", "connect", "--alias", "late", "b", "c2"]);
+    assert!(hosts_line(&w, "c1", "late").contains("\tc2 late "));
+    w.ok(&["start", "c2"]);
+    let addrs = w.ok(&["exec", "c2", "ip", "-o", "-4", "addr", "show"]);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("203.0.113.68/26"),
+        "{addrs}"
+    );
+    // An alias is a name, never a line of its own in a peer's hosts file.
+    let before = w.allocations();
+    let err = w.fails(&["network", "connect", "--alias", "x 192.0.2.9", "a", "c1"]);
+    assert!(err.contains("invalid network alias"), "{err}");
+    let err = w.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "a",
+        "--network-alias",
+        "a#b",
+        "busybox:fixture",
+        "true",
+    ]);
+    assert!(err.contains("invalid network alias"), "{err}");
+    assert_eq!(w.allocations(), before);
+}
+
+#[test]
+fn a_fixed_address_is_refused_by_a_live_rollout_and_kept_by_a_stopped_one() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "203.0.113.0/26", "a"]);
+    w.ok(&["tag", "busybox:fixture", "fx:1"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "a",
+        "--ip",
+        "203.0.113.50",
+        "fx:1",
+        "sleep",
+        "60",
+    ]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:fixture\nENV V=2\n",
+    )
+    .unwrap();
+    w.ok(&["build", "-t", "fx:1", ctx.path().to_str().unwrap()]);
+    let id = |w: &World| {
+        let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "fixed"])).unwrap();
+        v[0]["Id"].as_str().unwrap().to_string()
+    };
+    let old = id(&w);
+    let err = w.fails(&["rollout", "fx:1"]);
+    assert!(
+        err.contains("fixed address (--ip 203.0.113.50)") && err.contains("stop it first"),
+        "{err}"
+    );
+    // Nothing was made: the old container runs on with its address.
+    assert_eq!(id(&w), old);
+    assert_eq!(w.allocations().lines().count(), 1, "{}", w.allocations());
+    let addrs = w.ok(&["exec", "fixed", "ip", "-o", "-4", "addr", "show"]);
+    assert!(addrs.contains("203.0.113.50/26"), "{addrs}");
+    // Stopped, it is replaced and its replacement starts on the address.
+    w.ok(&["stop", "-t", "0", "fixed"]);
+    w.ok(&["rollout", "fx:1"]);
+    assert_ne!(id(&w), old);
+    w.ok(&["start", "fixed"]);
+    let addrs = w.ok(&["exec", "fixed", "ip", "-o", "-4", "addr", "show"]);
+    assert!(addrs.contains("203.0.113.50/26"), "{addrs}");
+    assert_eq!(w.allocations().lines().count(), 1, "{}", w.allocations());
 }

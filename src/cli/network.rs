@@ -27,11 +27,20 @@ pub enum NetworkCommand {
     /// Put a container on a network (at once if it runs; kept on restarts)
     Connect(ConnectArgs),
     /// Take a container off a network
-    Disconnect(ConnectArgs),
+    Disconnect(DisconnectArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct ConnectArgs {
+    /// A name the container is also found under on this network (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DisconnectArgs {
     pub network: String,
     pub container: String,
 }
@@ -71,7 +80,7 @@ pub fn network(root: &Path, a: NetworkArgs) -> Result<i32> {
         NetworkCommand::Rm(n) => rm(root, n),
         NetworkCommand::Connect(c) => {
             let s = open(root)?;
-            crate::supervisor::networks::connect(&s, &c.network, &c.container)?;
+            crate::supervisor::networks::connect(&s, &c.network, &c.container, &c.alias)?;
             Ok(0)
         }
         NetworkCommand::Disconnect(c) => {

@@ -218,6 +218,9 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
             a.network
         );
     }
+    for alias in &a.network_alias {
+        crate::network::hosts::check_alias(alias)?;
+    }
     if network == NetworkMode::Bridge {
         for n in &networks {
             if n != crate::network::DEFAULT_NETWORK {

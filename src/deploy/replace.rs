@@ -132,6 +132,15 @@ pub fn replace_as(
         Mode::StopThenStart if opts.start_first => Mode::Handover { ports: Vec::new() },
         m => m,
     };
+    if let Some(ip) = old.record.spec.ip.filter(|_| mode != Mode::Stopped) {
+        // The new container starts while the old one still holds the
+        // address (and its interface): refuse before anything is made.
+        return Err(DeployError::Invalid(format!(
+            "{name} has a fixed address (--ip {ip}) that its replacement cannot take while {name} runs; \
+             its peers find it by name without --ip (recreate it without), or stop it first \
+             (a stopped container is replaced and keeps the address when started)"
+        )));
+    }
     report(Step::Replacing {
         container: name.clone(),
         from: old.config.as_ref().and_then(|c| c.image.revision),

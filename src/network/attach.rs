@@ -25,6 +25,9 @@ pub struct Request<'a> {
     pub container: &'a str,
     pub hostname: &'a str,
     pub networks: &'a [String],
+    /// `--network-alias` names, on the networks the container joins for
+    /// the first time here; a network it already holds an address on
+    /// keeps the aliases it was given with (`network connect --alias`).
     pub aliases: &'a [String],
     /// `--ip`, on the first network.
     pub ip: Option<Ipv4Addr>,
@@ -65,6 +68,9 @@ fn host_end_name() -> String {
 }
 
 pub fn prepare(root: &Path, req: &Request<'_>) -> Result<Vec<Iface>> {
+    for a in req.aliases {
+        hosts::check_alias(a)?;
+    }
     let nets = Networks::at(root);
     let _lock = nets.lock()?;
     let mut out = Vec::new();
@@ -77,16 +83,24 @@ pub fn prepare(root: &Path, req: &Request<'_>) -> Result<Vec<Iface>> {
         plumb(&net)?;
         let dir = nets.network_dir(&net.name);
         let mut table = Allocations::load(&dir)?;
+        let before = table.clone();
         table.sweep(&nets.containers_dir());
+        let aliases = match table.member(req.container) {
+            Some(held) => held.aliases.clone(),
+            None => req.aliases.to_vec(),
+        };
         let member = Member {
             container: req.container.to_string(),
             hostname: req.hostname.to_string(),
-            aliases: req.aliases.to_vec(),
+            aliases,
             extra_hosts: req.extra_hosts.to_vec(),
         };
         let wanted = if i == 0 { req.ip } else { None };
         let addr = table.allocate(&net.name, &net.subnet, member, wanted)?;
-        table.save(&dir, &nets.tmp_dir())?;
+        // A restart that keeps everything writes nothing.
+        if table != before {
+            table.save(&dir, &nets.tmp_dir())?;
+        }
         out.push(Iface {
             name: format!("eth{i}"),
             host_end: host_end_name(),
@@ -144,13 +158,18 @@ pub fn refresh_names(root: &Path) -> Result<()> {
     hosts::refresh(&nets)
 }
 
-/// A running container (init `pid`) joins the last network of
-/// `req.networks` (the others keep their addresses): a veth pair named
-/// after the first free `ethN` inside, configured from the host side.
-pub fn connect_running(root: &Path, req: &Request<'_>, pid: i32) -> Result<Iface> {
+/// A container joins the one network of `req.networks` (`network
+/// connect`) with `req.aliases` on it: an address is held for it from
+/// now on (kept while it is stopped, like a restart's). If it runs (init
+/// `pid`), a veth pair named after the first free `ethN` inside,
+/// configured from the host side.
+pub fn connect(root: &Path, req: &Request<'_>, pid: Option<i32>) -> Result<Option<Iface>> {
     let all = prepare(root, req)?;
     let Some(mut new) = all.last().cloned() else {
         return Err(super::NetworkError::Invalid("no network to connect".into()));
+    };
+    let Some(pid) = pid else {
+        return Ok(None);
     };
     let inside = links::names_in(pid)?;
     new.name = (0..)
@@ -164,7 +183,7 @@ pub fn connect_running(root: &Path, req: &Request<'_>, pid: i32) -> Result<Iface
         let _ = leave(root, req.container, &new.network);
         return Err(e);
     }
-    Ok(new)
+    Ok(Some(new))
 }
 
 /// `container` leaves `network`: its interface there (if it runs as

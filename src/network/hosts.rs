@@ -18,6 +18,25 @@ use std::path::Path;
 pub const DIR: &str = "net";
 pub const FILE: &str = "hosts";
 
+/// A name a container may be found under (`--network-alias`, `network
+/// connect --alias`): a hostname's characters only, so no name can add a
+/// line of its own to a peer's hosts file.
+pub fn check_alias(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(super::NetworkError::Invalid(format!(
+            "invalid network alias {name:?}: use letters, digits, '-', '.', '_' (starting with a letter or digit)"
+        )))
+    }
+}
+
 struct Entry<'a> {
     network: String,
     ip: Ipv4Addr,
@@ -161,5 +180,14 @@ mod tests {
             "{h}"
         );
         assert!(!h.contains("203.0.113.2"), "{h}");
+    }
+
+    #[test]
+    fn aliases_are_names_not_lines() {
+        check_alias("cache").unwrap();
+        check_alias("db.internal_1").unwrap();
+        for bad in ["", "a b", "a\n192.0.2.9 evil", "-x", "a#b", "a\tb"] {
+            assert!(check_alias(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Links on the host: the bridge of a network and a veth pair per
-//! container, through iproute2 (`ip -batch -`: one process for all the
-//! steps of one change), and IPv4 forwarding.
+//! container, through route netlink in-process (`netlink.rs`), and IPv4
+//! forwarding. `tool` runs the firewall's commands.
 
+use super::netlink::{Rtnl, Veth};
 use super::{NetworkError, Result};
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -42,8 +43,12 @@ pub fn tool(what: &str, prog: &str, args: &[&str], input: &str) -> Result<String
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn ip_batch(what: &str, lines: &str) -> Result<()> {
-    tool(what, "ip", &["-batch", "-"], lines).map(|_| ())
+/// The kernel's answer to one netlink step, named for the user.
+fn nl<T>(what: impl Into<String>, r: std::io::Result<T>) -> Result<T> {
+    r.map_err(|source| NetworkError::Netlink {
+        what: what.into(),
+        source,
+    })
 }
 
 /// Does the link exist in this network namespace? (An ioctl on a socket
@@ -52,33 +57,60 @@ pub fn exists(name: &str) -> bool {
     nix::net::if_::if_nametoindex(name).is_ok()
 }
 
+fn index(name: &str) -> Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(|e| NetworkError::Netlink {
+        what: format!("find link {name}"),
+        source: e.into(),
+    })
+}
+
 /// The bridge with the gateway address, up.
 pub fn create_bridge(bridge: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
-    ip_batch(
-        &format!("create bridge {bridge}"),
-        &format!(
-            "link add {bridge} type bridge\naddr add {gateway}/{prefix} dev {bridge}\nlink set {bridge} up\n"
-        ),
+    let what = format!("create bridge {bridge}");
+    let mut rt = nl(&what, Rtnl::open())?;
+    nl(
+        format!("{what} (is the kernel's bridge module available?)"),
+        rt.add_bridge(bridge),
+    )?;
+    let i = index(bridge)?;
+    nl(
+        format!("add address {gateway}/{prefix} to {bridge}"),
+        rt.add_address(i, gateway, prefix),
     )
 }
 
 pub fn delete_link(name: &str) -> Result<()> {
-    if !exists(name) {
+    let Ok(i) = nix::net::if_::if_nametoindex(name) else {
         return Ok(());
+    };
+    let what = format!("delete {name}");
+    let mut rt = nl(&what, Rtnl::open())?;
+    match rt.delete(i) {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        r => nl(what, r),
     }
-    ip_batch(&format!("delete {name}"), &format!("link del {name}\n"))
 }
 
 /// One veth pair per attachment: `host` on `bridge`, its peer named
-/// `inside` created directly in the network namespace of `pid`.
+/// `inside` created directly in the network namespace of `pid` (one
+/// netlink request each, on one socket).
 pub fn add_veths(pid: i32, pairs: &[(&str, &str, &str)]) -> Result<()> {
-    let mut lines = String::new();
+    let what = "connect the container to its network";
+    let mut rt = nl(what, Rtnl::open())?;
+    let pid = u32::try_from(pid).map_err(|_| NetworkError::Invalid(format!("bad pid {pid}")))?;
     for (host, inside, bridge) in pairs {
-        lines.push_str(&format!(
-            "link add {host} type veth peer name {inside} netns {pid}\nlink set {host} master {bridge} up\n"
-        ));
+        let veth = Veth {
+            host,
+            inside,
+            pid,
+            bridge: index(bridge)?,
+        };
+        nl(
+            format!("{what}: veth {host} on {bridge}, {inside} inside"),
+            rt.add_veth(&veth),
+        )?;
     }
-    ip_batch("connect the container to its network", &lines)
+    Ok(())
 }
 
 /// Route between interfaces (for the default route through NAT).
@@ -110,66 +142,37 @@ pub fn skiff_bridges() -> Vec<String> {
     out
 }
 
-/// Run `ip ARGS` inside the network namespace of `pid` (nsenter).
-fn ip_in(pid: i32, what: &str, args: &[&str]) -> Result<String> {
-    let ns = format!("--net=/proc/{pid}/ns/net");
-    let mut all = vec![ns.as_str(), "ip"];
-    all.extend_from_slice(args);
-    tool(what, "nsenter", &all, "")
-}
-
 /// Interface names inside the network namespace of `pid`.
 pub fn names_in(pid: i32) -> Result<Vec<String>> {
-    let out = ip_in(
-        pid,
-        "list the container's interfaces",
-        &["-o", "link", "show"],
-    )?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let (idx, rest) = l.split_once(": ")?;
-            idx.trim().parse::<u32>().ok()?;
-            let name = rest.split([':', '@']).next()?;
-            Some(name.trim().to_string())
-        })
-        .collect())
+    let what = "list the container's interfaces";
+    let mut rt = nl(what, Rtnl::open_in(pid))?;
+    Ok(nl(what, rt.links())?.into_iter().map(|(_, n)| n).collect())
 }
 
 /// Address and up for `name` inside the namespace of `pid` (a container
 /// that is already running).
 pub fn configure_in(pid: i32, name: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
-    let ns = format!("--net=/proc/{pid}/ns/net");
-    tool(
-        &format!("configure {name} in the container"),
-        "nsenter",
-        &[ns.as_str(), "ip", "-batch", "-"],
-        &format!("addr add {addr}/{prefix} dev {name}\nlink set {name} up\n"),
-    )
-    .map(|_| ())
+    let what = format!("configure {name} in the container");
+    let mut rt = nl(&what, Rtnl::open_in(pid))?;
+    let Some(i) = nl(&what, rt.index_of(name))? else {
+        return Err(NetworkError::Invalid(format!(
+            "{what}: no interface {name} inside"
+        )));
+    };
+    nl(&what, rt.add_address(i, addr, prefix))?;
+    nl(what, rt.set_up(i))
 }
 
 /// The interface holding `addr` inside the namespace of `pid`, removed
 /// (its veth pair goes with it).
 pub fn remove_in(pid: i32, addr: Ipv4Addr) -> Result<()> {
-    let to = format!("{addr}/32");
-    let out = ip_in(
-        pid,
-        "find the container's interface",
-        &["-o", "-4", "addr", "show", "to", to.as_str()],
-    )?;
-    let Some(name) = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .next()
-        .map(str::to_string)
-    else {
-        return Ok(());
-    };
-    ip_in(
-        pid,
-        &format!("remove {name} from the container"),
-        &["link", "del", name.as_str()],
-    )
-    .map(|_| ())
+    let what = format!("remove the interface of {addr} from the container");
+    let mut rt = nl(&what, Rtnl::open_in(pid))?;
+    let found = nl(&what, rt.addresses_v4())?
+        .into_iter()
+        .find(|(_, a)| *a == addr);
+    match found {
+        Some((i, _)) => nl(what, rt.delete(i)),
+        None => Ok(()),
+    }
 }

@@ -37,6 +37,10 @@ fn in_network(name: &str, e: NetworkError) -> NetworkError {
             what: format!("network {name}: {what}"),
             detail,
         },
+        NetworkError::Netlink { what, source } => NetworkError::Netlink {
+            what: format!("network {name}: {what}"),
+            source,
+        },
         other => other,
     }
 }

@@ -6,7 +6,8 @@
 //! | IPv4 subnets, the host's routes | `subnet.rs` |
 //! | network records under `networks/<name>/` (store, lock) | `record.rs` |
 //! | addresses: a persistent allocator per network | `ipam.rs` |
-//! | bridge and veth links (iproute2's `ip -batch`) | `links.rs` |
+//! | bridge and veth links | `links.rs` |
+//! | route netlink in-process (netlink-packet-route) | `netlink.rs` |
 //! | NAT and isolation rules (iptables-nft / iptables-restore) | `firewall.rs` |
 //! | published ports forwarded by the kernel (DNAT chains) | `forward.rs` |
 //! | names: per-container hosts files, kept current | `hosts.rs` |
@@ -28,6 +29,7 @@ pub mod hosts;
 pub mod ipam;
 pub mod links;
 pub mod manage;
+pub mod netlink;
 pub mod record;
 pub mod subnet;
 
@@ -58,6 +60,13 @@ pub enum NetworkError {
     /// A tool (`ip`, `iptables-restore`) failed.
     #[error("{what}: {detail}")]
     Tool { what: String, detail: String },
+    /// A netlink request the kernel refused (its errno kept).
+    #[error("{what}: {source}")]
+    Netlink {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: corrupt: {msg}")]
     Corrupt {
         path: std::path::PathBuf,

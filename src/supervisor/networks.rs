@@ -51,7 +51,9 @@ fn record(store: &Store, i: &ops::Info, networks: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn connect(store: &Store, network: &str, reference: &str) -> Result<()> {
+/// `network connect [--alias A]…`: `aliases` belong to this network only
+/// (docker's rule); the container is found under them by its peers there.
+pub fn connect(store: &Store, network: &str, reference: &str, aliases: &[String]) -> Result<()> {
     let id = super::lookup::resolve(store, reference)?;
     let _lock = store.lock()?;
     let i = ops::info(store, &id)?;
@@ -65,20 +67,23 @@ pub fn connect(store: &Store, network: &str, reference: &str) -> Result<()> {
     if network != DEFAULT_NETWORK {
         Networks::at(store.root()).get(network).map_err(net)?;
     }
+    let spec = &i.record.spec;
+    let joining = [network.to_string()];
+    let req = Request {
+        container: &id,
+        hostname: &spec.hostname,
+        networks: &joining,
+        aliases,
+        ip: None,
+        extra_hosts: &spec.add_hosts,
+    };
+    attach::connect(store.root(), &req, running_pid(&i)).map_err(net)?;
     networks.push(network.to_string());
-    if let Some(pid) = running_pid(&i) {
-        let spec = &i.record.spec;
-        let req = Request {
-            container: &id,
-            hostname: &spec.hostname,
-            networks: &networks,
-            aliases: &spec.network_aliases,
-            ip: spec.ip,
-            extra_hosts: &spec.add_hosts,
-        };
-        attach::connect_running(store.root(), &req, pid).map_err(net)?;
+    if let Err(e) = record(store, &i, &networks) {
+        let _ = attach::disconnect(store.root(), &id, network, running_pid(&i));
+        return Err(e);
     }
-    record(store, &i, &networks)
+    Ok(())
 }
 
 pub fn disconnect(store: &Store, network: &str, reference: &str) -> Result<()> {
