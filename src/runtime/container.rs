@@ -215,6 +215,7 @@ impl Container {
             wait_for_go: false,
             join_cgroup: None,
             ifaces: &ifaces,
+            go_after_rootfs: false,
         };
         match parent::spawn(&ctx, &cgroup) {
             Ok(s) => Ok(Running {

@@ -36,6 +36,10 @@ pub struct InitContext<'a> {
     pub join_cgroup: Option<&'a [std::path::PathBuf]>,
     /// Bridge networks: the interfaces skiff plugs in before `Go`.
     pub ifaces: &'a [crate::network::Iface],
+    /// `Go` only waits for the interfaces (not for the cgroup): build the
+    /// rootfs first, while skiff plugs them in, and wait just before
+    /// configuring them.
+    pub go_after_rootfs: bool,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -56,6 +60,15 @@ pub fn main(ctx: &InitContext<'_>, chan: Channel) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+fn wait_for_go(chan: &Channel) -> Result<()> {
+    match chan.recv()? {
+        Some(Message::Go) => Ok(()),
+        _ => Err(RuntimeError::Init(
+            "skiff went away before the container started".into(),
+        )),
+    }
+}
+
 fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     let spec = ctx.spec;
     if ctx.die_with_parent {
@@ -63,15 +76,8 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    if ctx.wait_for_go {
-        match chan.recv()? {
-            Some(Message::Go) => {}
-            _ => {
-                return Err(RuntimeError::Init(
-                    "skiff went away before the container started".into(),
-                ))
-            }
-        }
+    if ctx.wait_for_go && !ctx.go_after_rootfs {
+        wait_for_go(chan)?;
     }
     if let Some(tasks) = ctx.join_cgroup {
         cgroups::join_self(tasks)?;
@@ -88,10 +94,13 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     {
         fds::install_stdio([i, stdout, stderr])?;
     }
-    network::setup(spec.network, ctx.ifaces)?;
     nix::unistd::sethostname(&spec.hostname).map_err(RuntimeError::sys("sethostname"))?;
 
     rootfs::build(spec, ctx.plan, ctx.cgroups)?;
+    if ctx.wait_for_go && ctx.go_after_rootfs {
+        wait_for_go(chan)?;
+    }
+    network::setup(spec.network, ctx.ifaces)?;
 
     match ctx.stdio {
         Stdio::Pty => {

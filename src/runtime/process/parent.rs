@@ -44,6 +44,7 @@ pub fn spawn(ctx: &InitContext<'_>, cgroup: &Cgroup) -> Result<Spawned> {
     let plug = !ctx.ifaces.is_empty();
     let mut child_ctx = InitContext {
         wait_for_go: plug,
+        go_after_rootfs: plug,
         join_cgroup: None,
         ..*ctx
     };
@@ -61,6 +62,7 @@ pub fn spawn(ctx: &InitContext<'_>, cgroup: &Cgroup) -> Result<Spawned> {
                 ) =>
             {
                 child_ctx.wait_for_go = true;
+                child_ctx.go_after_rootfs = false;
                 add_task = true;
                 clone_fork(flags)
             }
