@@ -10,6 +10,7 @@ use crate::store::events::Event;
 use crate::store::Store;
 use crate::supervisor::config::{LogOptions, Options, RunConfig};
 use crate::supervisor::health::{HealthOptions, OnFailure};
+use crate::supervisor::notify::SdNotify;
 use crate::supervisor::ports::PortSpec;
 use crate::supervisor::restart::Policy;
 use crate::supervisor::state::{ProcessRef, State, Status};
@@ -128,6 +129,11 @@ pub struct RunArgs {
         default_value = "none"
     )]
     pub health_on_failure: String,
+    /// Who says the container is ready: ignore (skiff: the health check,
+    /// else a TCP connect to its ports) or container (it sends READY=1 to
+    /// $NOTIFY_SOCKET, as with systemd; needs -d)
+    #[arg(long = "sdnotify", value_name = "MODE", default_value = "ignore")]
+    pub sdnotify: String,
     /// Set a label on the container: KEY=VALUE (ps --filter label=KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -264,6 +270,7 @@ struct Detached {
     ports: Vec<PortSpec>,
     log: LogOptions,
     health: HealthOptions,
+    sdnotify: SdNotify,
 }
 
 fn health_options(a: &RunArgs) -> Result<HealthOptions> {
@@ -283,6 +290,7 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
     let policy: Policy = a.restart.parse()?;
     let log = LogOptions::parse(&a.log_opt)?;
     let health = health_options(a)?;
+    let sdnotify: SdNotify = a.sdnotify.parse()?;
     let mut ports = a
         .publish
         .iter()
@@ -305,6 +313,9 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
             bail!(
                 "--health-* options need -d: health checks are run by the container's supervisor"
             );
+        }
+        if sdnotify.is_container() {
+            bail!("--sdnotify container needs -d: READY=1 is read by the container's supervisor");
         }
     } else if a.tty || a.interactive {
         bail!("-i and -t cannot be used with -d (use skiff exec -it to get a shell)");
@@ -332,6 +343,7 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
         ports,
         log,
         health,
+        sdnotify,
     })
 }
 
@@ -354,7 +366,10 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     }
     let request = create::Request {
         image: a.image().to_string(),
-        options: recorded_options(&a, &opts, &detached.health),
+        options: Options {
+            sdnotify: detached.sdnotify,
+            ..recorded_options(&a, &opts, &detached.health)
+        },
         ports: detached.ports,
         restart: detached.policy,
         log: detached.log,
@@ -488,6 +503,7 @@ fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> O
         labels: a.label.clone(),
         service: None,
         stop_signal: a.stop_signal.clone(),
+        sdnotify: SdNotify::Ignore,
     }
 }
 

@@ -50,6 +50,9 @@ pub fn create(
     )?;
     let digest = image.manifest_digest.to_string();
     spec.image_digest = Some(digest.clone());
+    if r.detach {
+        crate::supervisor::notify::prepare_spec(&mut spec, r.options.sdnotify);
+    }
     let health = if r.detach {
         health::decide(image.config.config.healthcheck.as_ref(), &r.options.health)?
     } else {

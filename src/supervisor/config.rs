@@ -130,6 +130,9 @@ pub struct Options {
     /// image's STOPSIGNAL; kept by rollouts.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--sdnotify`: the container says when it is ready (READY=1).
+    #[serde(default)]
+    pub sdnotify: super::notify::SdNotify,
 }
 
 impl Options {
@@ -280,6 +283,7 @@ mod tests {
             labels: vec!["tier=edge".into()],
             service: Some("api".into()),
             stop_signal: Some("SIGQUIT".into()),
+            sdnotify: crate::supervisor::notify::SdNotify::Container,
         }
     }
 
