@@ -712,3 +712,197 @@ fn a_monitor_window_cut_by_a_kill_is_finished_by_the_next_command() {
     assert_eq!(revs[0]["reason"], "rollback", "{revs:#}");
     s.ok(&["rm", "-f", "api"]);
 }
+
+/// A replica server (answers its host name) that is ready 2 s after it
+/// starts: its health check passes once /tmp/up exists.
+fn slow_web(s: &TestStore) {
+    build(
+        s,
+        "slow:1",
+        "FROM busybox:fixture\n\
+         CMD [\"sh\", \"-c\", \"mkdir -p /www; hostname > /www/index.html; \
+         (sleep 2; touch /tmp/up) & exec httpd -f -p 8080 -h /www\"]\n",
+    );
+}
+
+fn slow_args(publish: &str) -> Vec<String> {
+    [
+        "--health-cmd",
+        "test -e /tmp/up",
+        "--health-interval",
+        "200ms",
+        "--health-start-period",
+        "10s",
+        "-p",
+        publish,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn output(c: std::process::Child) -> (bool, String, String) {
+    let o = c.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_scale_run_replicas_and_scale_of_one_service_at_once_wait_for_each_other() {
+    let s = busybox();
+    slow_web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let mut run = vec!["run", "-d", "--name", "api", "--replicas", "1"];
+    let extra = slow_args(&publish);
+    run.extend(extra.iter().map(String::as_str));
+    run.push("slow:1");
+    s.ok(&run);
+    let piped = |args: &[&str]| {
+        s.cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two new replicas, each ready after 2 s: the first scale holds the
+    // deploy lock for 4 s or more.
+    let up = piped(&["scale", "api=3"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let down = piped(&["scale", "-t", "2", "api=1"]);
+    let mut again = vec!["run", "-d", "--name", "api", "--replicas", "2"];
+    again.extend(extra.iter().map(String::as_str));
+    again.push("slow:1");
+    let rerun = piped(&again);
+    let (ok, out, err) = output(up);
+    assert!(ok && out.contains("api.3 started"), "{out}{err}");
+    let (ok, out, err) = output(down);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("waiting for lock"), "scale waited: {err}");
+    assert!(
+        out.contains("api.3 drained and removed") && out.contains("api.2 drained and removed"),
+        "{out}"
+    );
+    // The second run --replicas waited too, then found the name taken.
+    let (ok, out, err) = output(rerun);
+    assert!(!ok, "{out}");
+    assert!(err.contains("waiting for lock"), "run waited: {err}");
+    assert!(err.contains("already in use"), "{err}");
+    assert_eq!(names(&s), vec!["api.1"]);
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_scale_killed_while_draining_is_finished_by_the_next_one() {
+    let s = busybox();
+    // The program ignores SIGTERM: a drain waits for its stop timeout.
+    build(
+        &s,
+        "stubborn:1",
+        "FROM busybox:fixture\n\
+         CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && \
+         trap '' TERM && exec httpd -f -p 8080 -h /www\"]\n",
+    );
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "stubborn:1",
+    ]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    let old2 = host_of(&s, "api.2");
+    let mut scale = s
+        .cmd()
+        .args(["scale", "-t", "60", "api=1"])
+        .spawn()
+        .unwrap();
+    // Past its StopAccepting and into the 60 s stop: kill -9 the command.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(scale.try_wait().unwrap().is_none(), "scale ended early");
+    scale.kill().unwrap();
+    scale.wait().unwrap();
+    // Left half done: api.2 still runs but takes no connections.
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    let seen = spread(port, 20);
+    assert_eq!(seen.keys().collect::<Vec<_>>(), vec![&host_of(&s, "api.1")]);
+    // The next scale first finishes the killed one (api.2 drained and
+    // removed), then makes a new api.2 that serves.
+    let out = s
+        .cmd()
+        .args(["scale", "-t", "1", "api=2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("killed scale api=1 was finished"), "{err}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    assert_ne!(host_of(&s, "api.2"), old2, "api.2 was made again");
+    assert_eq!(wait_spread(port, 2).len(), 2, "both serve");
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_run_replicas_killed_halfway_is_undone_by_the_next_one() {
+    let s = busybox();
+    web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let args = |n: &'static str| {
+        vec![
+            "run".to_string(),
+            "-d".into(),
+            "--name".into(),
+            "api".into(),
+            "--replicas".into(),
+            n.into(),
+            "-p".into(),
+            publish.clone(),
+            "web:1".into(),
+        ]
+    };
+    let mut run = s
+        .cmd()
+        .args(args("8"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill -9 once the first replica exists, before the eighth.
+    let containers = s.root().join("containers");
+    let count = || {
+        std::fs::read_dir(&containers)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("config.json").exists())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while count() < 1 {
+        assert!(Instant::now() < until, "no replica was made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let made = names(&s).len();
+    assert!((1..8).contains(&made), "killed halfway: {made} made");
+    // The same command again: the killed one is undone first.
+    let out = s.cmd().args(args("2")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("was undone"), "{err}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    s.ok(&["rm", "-f", "api"]);
+}

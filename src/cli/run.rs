@@ -451,12 +451,20 @@ fn replica_count(a: &RunArgs) -> Result<Option<u32>> {
 /// or nothing.
 fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -> Result<i32> {
     let service = a.name.clone().unwrap_or_default();
+    // One deploy at a time (waits for a scale, rollout or rollback); what
+    // a killed `scale`/`run --replicas` of this service left comes first.
+    let _lock = crate::deploy::journal::lock(store)?;
+    let opts = crate::deploy::Options::default();
+    if let Some(what) = crate::deploy::scale::recover(store, &service, &opts)? {
+        eprintln!("skiff: {what}");
+    }
     if lookup::resolve(store, &service).is_ok() || !replicas::members(store, &service).is_empty() {
         bail!(
             "the name {service:?} is already in use (a container or a service); \
              remove it first (skiff rm -f {service})"
         );
     }
+    crate::deploy::scale::begin_run(store, &service, n)?;
     let mut made: Vec<String> = Vec::new();
     for i in 1..=n {
         let mut r = request.clone();
@@ -472,6 +480,7 @@ fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -
                 let _ = crate::supervisor::ops::remove(store, id, true);
                 let _ = crate::supervisor::cleanup::remove_cgroups(id);
             }
+            crate::deploy::scale::end_run(store, &service)?;
             let code = e
                 .downcast_ref::<SupervisorError>()
                 .map_or(125, SupervisorError::exit_code);
@@ -482,6 +491,7 @@ fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -
             return Ok(code);
         }
     }
+    crate::deploy::scale::end_run(store, &service)?;
     for id in made {
         println!("{id}");
     }
