@@ -906,3 +906,120 @@ fn a_run_replicas_killed_halfway_is_undone_by_the_next_one() {
     assert_eq!(wait_spread(port, 2).len(), 2);
     s.ok(&["rm", "-f", "api"]);
 }
+
+/// `web:latest` answering `<version> <host name>`; with `dies_after`, its
+/// program exits with code 3 that many seconds after it starts (0: at
+/// once, before it serves: a crash loop under --restart always).
+fn web_dying(s: &TestStore, version: &str, dies_after: Option<u32>) {
+    let end = match dies_after {
+        None => "exec sleep 3600".to_string(),
+        Some(0) => {
+            return build(
+                s,
+                "web",
+                "FROM busybox:fixture
+CMD [\"sh\", \"-c\", \"echo boom: no database; exit 3\"]\n",
+            )
+        }
+        Some(n) => format!("sleep {n}; exit 3"),
+    };
+    build(
+        s,
+        "web",
+        &format!(
+            "FROM busybox:fixture\n\
+             CMD [\"sh\", \"-c\", \"mkdir -p /www && echo {version} $(hostname) > /www/index.html && \
+             httpd -p 8080 -h /www && {end}\"]\n"
+        ),
+    );
+}
+
+fn run_service(s: &TestStore, publish: &str) {
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "--restart",
+        "always",
+        "-p",
+        publish,
+        "web",
+    ]);
+}
+
+#[test]
+fn a_revision_that_crash_loops_fails_its_rollout_at_once_and_v1_serves() {
+    let s = busybox();
+    web_dying(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    run_service(&s, &publish);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    let before: Vec<String> = ["api.1", "api.2"].iter().map(|c| host_of(&s, c)).collect();
+    web_dying(&s, "v2", Some(0));
+    let h = Hammer::start(port);
+    let t0 = Instant::now();
+    let e = s.fails(
+        &["rollout", "web", "-t", "1", "--ready-timeout", "60s"],
+        125,
+    );
+    let took = t0.elapsed();
+    let answers = h.finish();
+    assert!(e.contains("exited (code 3)") && e.contains("boom"), "{e}");
+    assert!(
+        took < Duration::from_secs(30),
+        "a crash loop must not wait for --ready-timeout: {took:?}"
+    );
+    no_failures("a crash-looping rollout", &answers);
+    assert_eq!(versions(&answers), vec!["v1"]);
+    // The same two replicas, on revision 1, and nothing of v2 left.
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    let after: Vec<String> = ["api.1", "api.2"].iter().map(|c| host_of(&s, c)).collect();
+    assert_eq!(before, after, "{e}");
+    for i in inspect(&s, "api") {
+        assert_eq!(i["Image"]["revision"], 1, "{}", i["Name"]);
+    }
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_revision_that_dies_in_the_monitor_window_is_rolled_back() {
+    let s = busybox();
+    web_dying(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    run_service(&s, &publish);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    // v2 answers (the rollout switches to it), then exits 3 s after start.
+    web_dying(&s, "v2", Some(3));
+    let h = Hammer::start(port);
+    let e = s.fails(&["rollout", "web", "-t", "1", "--monitor", "20s"], 125);
+    std::thread::sleep(Duration::from_millis(300));
+    let answers = h.finish();
+    assert!(
+        (e.contains("restarted") || e.contains("exited") || e.contains("stopped running"))
+            && e.contains("rolled back"),
+        "{e}"
+    );
+    // Requests a dying replica had accepted die with it (as with any
+    // crash); report them, do not require none.
+    let failed = answers.iter().filter(|a| a.is_err()).count();
+    eprintln!(
+        "died in the monitor window: {failed} of {} requests failed",
+        answers.len()
+    );
+    let v = versions(&answers);
+    assert_eq!(v.last().map(String::as_str), Some("v1"), "{v:?}");
+    // The tag says which revision serves: a rollback revision to rev 1.
+    let revs: Value =
+        serde_json::from_str(&s.ok(&["revisions", "web", "--format", "json"])).unwrap();
+    assert_eq!(revs[0]["reason"], "rollback", "{revs:#}");
+    assert_eq!(revs[0]["to"], 1, "{revs:#}");
+    let seen = wait_spread(port, 2);
+    assert!(seen.keys().all(|k| k.starts_with("v1 ")), "{seen:?}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    s.ok(&["rm", "-f", "api"]);
+}

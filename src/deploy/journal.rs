@@ -174,5 +174,11 @@ pub fn save_scaling(store: &Store, s: &Scaling) -> Result<()> {
 
 pub fn remove_scaling(store: &Store, service: &str) -> Result<()> {
     check_service_name(service)?;
-    remove_file(&scaling_path(store, service))
+    let p = scaling_path(store, service);
+    remove_file(&p)?;
+    // The service's directory goes with its last record (kept otherwise).
+    if let Some(d) = p.parent() {
+        let _ = std::fs::remove_dir(d);
+    }
+    Ok(())
 }

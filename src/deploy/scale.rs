@@ -31,6 +31,12 @@ pub struct Scaled {
 /// waited for) and first finishes what a killed command left ([`recover`]).
 pub fn scale(store: &Store, service: &str, n: u32, opts: &Options) -> Result<Scaled> {
     journal::check_service_name(service)?;
+    // An unknown name is refused before anything is written (the lock too).
+    if replicas::members(store, service).is_empty()
+        && journal::load_scaling(store, service)?.is_none()
+    {
+        return Err(no_service(service));
+    }
     let _lock = journal::lock(store)?;
     let mut done = Scaled {
         recovered: recover(store, service, opts)?,
@@ -47,9 +53,7 @@ pub fn scale(store: &Store, service: &str, n: u32, opts: &Options) -> Result<Sca
 fn scale_locked(store: &Store, service: &str, n: u32, opts: &Options) -> Result<Scaled> {
     let members = replicas::members(store, service);
     let Some((_, first)) = members.first() else {
-        return Err(DeployError::Invalid(format!(
-            "no service named {service:?} (scale works on services started with run --replicas)"
-        )));
+        return Err(no_service(service));
     };
     let template = ops::info(store, first)?;
     let cfg = template.config.clone().ok_or_else(|| {
@@ -154,6 +158,12 @@ fn drain(store: &Store, id: &str, timeout: u64) -> Result<()> {
     ops::stop(store, id, timeout)?;
     ops::remove(store, id, true)?;
     Ok(())
+}
+
+fn no_service(service: &str) -> DeployError {
+    DeployError::Invalid(format!(
+        "no service named {service:?} (scale works on services started with run --replicas)"
+    ))
 }
 
 /// Does a new replica have anything to wait for before it counts?
