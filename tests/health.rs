@@ -478,7 +478,7 @@ fn sdnotify_container_is_ready_when_it_sends_ready() {
     let s = busybox();
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8080");
-    // httpd answers at once; READY=1 comes 2 s later, or never.
+    // httpd answers at once; READY=1 comes 3 s later, or never.
     let web = |version: &str, says_ready: bool| {
         let ctx = tempfile::tempdir().unwrap();
         std::fs::copy(sd_notify_sender(), ctx.path().join("sd_notify")).unwrap();
@@ -491,7 +491,7 @@ fn sdnotify_container_is_ready_when_it_sends_ready() {
             "FROM busybox:fixture\nCOPY sd_notify /sd_notify\n\
              RUN mkdir /www && echo {version} > /www/index.html\n\
              CMD [\"sh\", \"-c\", \"httpd -p 8080 -h /www; /sd_notify STATUS=warming; \
-             sleep 2; {ready}; exec sleep 3600\"]\n"
+             sleep 3; {ready}; exec sleep 3600\"]\n"
         );
         std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
         s.ok(&["build", "-q", "-t", "web:1", ctx.path().to_str().unwrap()]);

@@ -772,7 +772,12 @@ fn a_scale_run_replicas_and_scale_of_one_service_at_once_wait_for_each_other() {
     // Two new replicas, each ready after 2 s: the first scale holds the
     // deploy lock for 4 s or more.
     let up = piped(&["scale", "api=3"]);
-    std::thread::sleep(Duration::from_millis(700));
+    // Once api.2 exists, the first scale holds the lock.
+    let until = Instant::now() + Duration::from_secs(30);
+    while !names(&s).contains(&"api.2".to_string()) {
+        assert!(Instant::now() < until, "scale api=3 made no api.2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let down = piped(&["scale", "-t", "2", "api=1"]);
     let mut again = vec!["run", "-d", "--name", "api", "--replicas", "2"];
     again.extend(extra.iter().map(String::as_str));
@@ -827,8 +832,14 @@ fn a_scale_killed_while_draining_is_finished_by_the_next_one() {
         .args(["scale", "-t", "60", "api=1"])
         .spawn()
         .unwrap();
-    // Past its StopAccepting and into the 60 s stop: kill -9 the command.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Past its StopAccepting (api.2 answers no more) and into the 60 s
+    // stop: kill -9 the command.
+    let until = Instant::now() + Duration::from_secs(30);
+    while spread(port, 20).len() != 1 {
+        assert!(Instant::now() < until, "api.2 was never drained");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     assert!(scale.try_wait().unwrap().is_none(), "scale ended early");
     scale.kill().unwrap();
     scale.wait().unwrap();
