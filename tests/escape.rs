@@ -758,6 +758,52 @@ fn the_whole_corpus_in_one_container_is_blocked() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
 
+/// A health check is a process the supervisor starts inside the
+/// container (`skiff __probe`, joined like `exec`): the whole corpus run
+/// as the check is blocked as well.
+#[test]
+fn the_whole_corpus_run_as_a_health_check_is_blocked() {
+    let s = busybox();
+    let name = format!("escape-health-{}", std::process::id());
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &probe_volume(),
+        "--health-cmd",
+        "/probe/probe all > /tmp/report.part 2>&1; mv /tmp/report.part /tmp/report",
+        "--health-interval",
+        "300ms",
+        "busybox:fixture",
+        "sleep",
+        "120",
+    ]);
+    let until = Instant::now() + Duration::from_secs(60);
+    let o = loop {
+        let o = s.run(&["exec", &name, "cat", "/tmp/report"]);
+        if o.status.success() {
+            break o;
+        }
+        assert!(Instant::now() < until, "the check never ran: {}", show(&o));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    s.ok(&["rm", "-f", &name]);
+    let all = attempts(&o);
+    let listed = Command::new(probe_dir().join("probe"))
+        .arg("list")
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listed.stdout).lines().count();
+    assert_eq!(all.len(), names, "{}", show(&o));
+    let escaped: Vec<&Attempt> = all.iter().filter(|a| a.escaped).collect();
+    assert!(
+        escaped.is_empty(),
+        "ESCAPED from a health check: {escaped:#?}"
+    );
+}
+
 // ---------------------------------------------------------------- build mounts
 
 /// `RUN --mount=type=bind` cannot reach the host through the context (a

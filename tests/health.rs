@@ -435,3 +435,139 @@ fn a_probe_runs_with_the_containers_confinement() {
     let pids: u32 = out.lines().last().unwrap().trim().parse().unwrap();
     assert!(pids < 10, "the probe sees {pids} processes: {out}");
 }
+
+/// `tests/health/sd_notify.c` built static (it runs in the busybox
+/// fixture), once per test process.
+fn sd_notify_sender() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/health/sd_notify.c");
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("sd_notify-{}", std::process::id()));
+        let r = std::process::Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .output()
+            .expect("gcc (apt-get install gcc libc6-dev)");
+        assert!(
+            r.status.success(),
+            "gcc -static {}: {}",
+            src.display(),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        out
+    })
+    .clone()
+}
+
+fn ready(s: &Store, c: &str) -> bool {
+    inspect(s, c)["State"]["Ready"] == true
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < until, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sdnotify_container_is_ready_when_it_sends_ready() {
+    let s = busybox();
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    // httpd answers at once; READY=1 comes 3 s later, or never.
+    let web = |version: &str, says_ready: bool| {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::copy(sd_notify_sender(), ctx.path().join("sd_notify")).unwrap();
+        let ready = if says_ready {
+            "/sd_notify READY=1; /sd_notify STATUS=serving"
+        } else {
+            "true"
+        };
+        let dockerfile = format!(
+            "FROM busybox:fixture\nCOPY sd_notify /sd_notify\n\
+             RUN mkdir /www && echo {version} > /www/index.html\n\
+             CMD [\"sh\", \"-c\", \"httpd -p 8080 -h /www; /sd_notify STATUS=warming; \
+             sleep 3; {ready}; exec sleep 3600\"]\n"
+        );
+        std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        s.ok(&["build", "-q", "-t", "web:1", ctx.path().to_str().unwrap()]);
+    };
+    let get = || {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        let _ = c.read_to_string(&mut body);
+        body
+    };
+
+    // Refused without -d, and a mode skiff does not know.
+    let e = s.fails(
+        &["run", "--sdnotify", "container", "busybox:fixture", "true"],
+        125,
+    );
+    assert!(e.contains("needs -d"), "{e}");
+    let e = s.fails(
+        &[
+            "run",
+            "-d",
+            "--sdnotify",
+            "healthy",
+            "busybox:fixture",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("invalid --sdnotify"), "{e}");
+
+    web("v1", true);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--sdnotify",
+        "container",
+        "-p",
+        &publish,
+        "web:1",
+    ]);
+    // STATUS= arrived while the port already answers: not ready yet.
+    wait_until("STATUS=warming", Duration::from_secs(10), || {
+        inspect(&s, "web")["State"]["NotifyStatus"] == "warming"
+    });
+    assert!(!ready(&s, "web"), "ready before READY=1");
+    wait_until("READY=1", Duration::from_secs(10), || ready(&s, "web"));
+    assert!(get().contains("v1"));
+    let env = s.ok(&["exec", "web", "sh", "-c", "echo $NOTIFY_SOCKET"]);
+    assert_eq!(env.trim(), "/run/notify/notify.sock");
+    // The socket's directory is read-only for the container.
+    let out = s.run(&["exec", "web", "touch", "/run/notify/x"]);
+    assert!(!out.status.success(), "/run/notify is writable");
+
+    // A restart waits for the new run's READY=1 (the old one is forgotten).
+    s.ok(&["restart", "web"]);
+    assert!(!ready(&s, "web"), "ready after restart before READY=1");
+    wait_until("READY=1 after restart", Duration::from_secs(10), || {
+        ready(&s, "web")
+    });
+
+    // A revision that never says READY=1 fails its rollout although its
+    // port answers: the old container keeps serving.
+    web("v2", false);
+    let e = s.fails(&["rollout", "web:1", "--ready-timeout", "4s"], 125);
+    assert!(e.contains("web"), "{e}");
+    assert!(get().contains("v1"));
+    // One that does goes through, still with --sdnotify container.
+    web("v3", true);
+    s.ok(&["rollout", "web:1", "--ready-timeout", "20s"]);
+    assert!(get().contains("v3"));
+    let i = inspect(&s, "web");
+    assert_eq!(i["Options"]["sdnotify"], "container");
+    assert_eq!(i["State"]["NotifyStatus"], "serving");
+}

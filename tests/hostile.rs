@@ -1263,3 +1263,83 @@ fn compose_alias_bombs_and_volume_names_are_refused() {
     assert_refusal(&out, "invalid volume");
     assert_eq!(before, snapshot(&s));
 }
+
+// ---------- hostile replica counts and service names ----------
+
+/// `run --replicas` and `scale` refuse a count or a name they cannot use
+/// before anything is written: no container, no journal, no lock file,
+/// and the running service is left as it was.
+#[test]
+fn hostile_replica_counts_and_service_names_change_nothing() {
+    let s = TestStore::new().with_busybox();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "1",
+        "busybox:fixture",
+        "sleep",
+        "120",
+    ]);
+    let before = snapshot(&s);
+    let counts = [
+        "0",
+        "257",
+        "10000",
+        "99999999999999999999",
+        "-1",
+        "2x",
+        " 2",
+        "1e3",
+        "0x2",
+        "max2",
+        "",
+    ];
+    for n in counts {
+        let replicas = format!("--replicas={n}");
+        let o = s.run(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            &replicas,
+            "busybox:fixture",
+            "true",
+        ]);
+        assert_refusal(&o, "replica count");
+        assert_refusal(&s.run(&["scale", &format!("api={n}")]), "replica count");
+    }
+    for name in ["../../etc", "api/../x", ".", "..", "a b", "-x", "api\n"] {
+        let o = s.run(&[
+            "run",
+            "-d",
+            &format!("--name={name}"),
+            "--replicas",
+            "2",
+            "busybox:fixture",
+            "true",
+        ]);
+        assert_refusal(&o, "invalid");
+        assert_refusal(&s.run(&["scale", "--", &format!("{name}=2")]), "invalid");
+    }
+    for (arg, needle) in [
+        ("api.1=2", "no service"),
+        ("nope=2", "no service"),
+        ("api", "SERVICE=N"),
+        ("api=2=3", "replica count"),
+        ("=2", "invalid"),
+    ] {
+        assert_refusal(&s.run(&["scale", arg]), needle);
+    }
+    assert_eq!(before, snapshot(&s));
+    assert!(
+        !s.root().join("deploy/api/replicas.json").exists(),
+        "a journal was left"
+    );
+    let ps = s.ok(&["ps", "-a"]);
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+    assert!(ps.contains("api.1") && ps.contains("Up"), "{ps}");
+    s.ok(&["rm", "-f", "api"]);
+}

@@ -712,3 +712,325 @@ fn a_monitor_window_cut_by_a_kill_is_finished_by_the_next_command() {
     assert_eq!(revs[0]["reason"], "rollback", "{revs:#}");
     s.ok(&["rm", "-f", "api"]);
 }
+
+/// A replica server (answers its host name) that is ready 2 s after it
+/// starts: its health check passes once /tmp/up exists.
+fn slow_web(s: &TestStore) {
+    build(
+        s,
+        "slow:1",
+        "FROM busybox:fixture\n\
+         CMD [\"sh\", \"-c\", \"mkdir -p /www; hostname > /www/index.html; \
+         (sleep 2; touch /tmp/up) & exec httpd -f -p 8080 -h /www\"]\n",
+    );
+}
+
+fn slow_args(publish: &str) -> Vec<String> {
+    [
+        "--health-cmd",
+        "test -e /tmp/up",
+        "--health-interval",
+        "200ms",
+        "--health-start-period",
+        "10s",
+        "-p",
+        publish,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn output(c: std::process::Child) -> (bool, String, String) {
+    let o = c.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_scale_run_replicas_and_scale_of_one_service_at_once_wait_for_each_other() {
+    let s = busybox();
+    slow_web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let mut run = vec!["run", "-d", "--name", "api", "--replicas", "1"];
+    let extra = slow_args(&publish);
+    run.extend(extra.iter().map(String::as_str));
+    run.push("slow:1");
+    s.ok(&run);
+    let piped = |args: &[&str]| {
+        s.cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two new replicas, each ready after 2 s: the first scale holds the
+    // deploy lock for 4 s or more.
+    let up = piped(&["scale", "api=3"]);
+    // Once api.2 exists, the first scale holds the lock.
+    let until = Instant::now() + Duration::from_secs(30);
+    while !names(&s).contains(&"api.2".to_string()) {
+        assert!(Instant::now() < until, "scale api=3 made no api.2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let down = piped(&["scale", "-t", "2", "api=1"]);
+    let mut again = vec!["run", "-d", "--name", "api", "--replicas", "2"];
+    again.extend(extra.iter().map(String::as_str));
+    again.push("slow:1");
+    let rerun = piped(&again);
+    let (ok, out, err) = output(up);
+    assert!(ok && out.contains("api.3 started"), "{out}{err}");
+    let (ok, out, err) = output(down);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("waiting for lock"), "scale waited: {err}");
+    assert!(
+        out.contains("api.3 drained and removed") && out.contains("api.2 drained and removed"),
+        "{out}"
+    );
+    // The second run --replicas waited too, then found the name taken.
+    let (ok, out, err) = output(rerun);
+    assert!(!ok, "{out}");
+    assert!(err.contains("waiting for lock"), "run waited: {err}");
+    assert!(err.contains("already in use"), "{err}");
+    assert_eq!(names(&s), vec!["api.1"]);
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_scale_killed_while_draining_is_finished_by_the_next_one() {
+    let s = busybox();
+    // The program ignores SIGTERM: a drain waits for its stop timeout.
+    build(
+        &s,
+        "stubborn:1",
+        "FROM busybox:fixture\n\
+         CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && \
+         trap '' TERM && exec httpd -f -p 8080 -h /www\"]\n",
+    );
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "stubborn:1",
+    ]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    let old2 = host_of(&s, "api.2");
+    let mut scale = s
+        .cmd()
+        .args(["scale", "-t", "60", "api=1"])
+        .spawn()
+        .unwrap();
+    // Past its StopAccepting (api.2 answers no more) and into the 60 s
+    // stop: kill -9 the command.
+    let until = Instant::now() + Duration::from_secs(30);
+    while spread(port, 20).len() != 1 {
+        assert!(Instant::now() < until, "api.2 was never drained");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(scale.try_wait().unwrap().is_none(), "scale ended early");
+    scale.kill().unwrap();
+    scale.wait().unwrap();
+    // Left half done: api.2 still runs but takes no connections.
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    let seen = spread(port, 20);
+    assert_eq!(seen.keys().collect::<Vec<_>>(), vec![&host_of(&s, "api.1")]);
+    // The next scale first finishes the killed one (api.2 drained and
+    // removed), then makes a new api.2 that serves.
+    let out = s
+        .cmd()
+        .args(["scale", "-t", "1", "api=2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("killed scale api=1 was finished"), "{err}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    assert_ne!(host_of(&s, "api.2"), old2, "api.2 was made again");
+    assert_eq!(wait_spread(port, 2).len(), 2, "both serve");
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_run_replicas_killed_halfway_is_undone_by_the_next_one() {
+    let s = busybox();
+    web(&s);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let args = |n: &'static str| {
+        vec![
+            "run".to_string(),
+            "-d".into(),
+            "--name".into(),
+            "api".into(),
+            "--replicas".into(),
+            n.into(),
+            "-p".into(),
+            publish.clone(),
+            "web:1".into(),
+        ]
+    };
+    let mut run = s
+        .cmd()
+        .args(args("8"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill -9 once the first replica exists, before the eighth.
+    let containers = s.root().join("containers");
+    let count = || {
+        std::fs::read_dir(&containers)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("config.json").exists())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while count() < 1 {
+        assert!(Instant::now() < until, "no replica was made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let made = names(&s).len();
+    assert!((1..8).contains(&made), "killed halfway: {made} made");
+    // The same command again: the killed one is undone first.
+    let out = s.cmd().args(args("2")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("was undone"), "{err}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    s.ok(&["rm", "-f", "api"]);
+}
+
+/// `web:latest` answering `<version> <host name>`; with `dies_after`, its
+/// program exits with code 3 that many seconds after it starts (0: at
+/// once, before it serves: a crash loop under --restart always).
+fn web_dying(s: &TestStore, version: &str, dies_after: Option<u32>) {
+    let end = match dies_after {
+        None => "exec sleep 3600".to_string(),
+        Some(0) => {
+            return build(
+                s,
+                "web",
+                "FROM busybox:fixture
+CMD [\"sh\", \"-c\", \"echo boom: no database; exit 3\"]\n",
+            )
+        }
+        Some(n) => format!("sleep {n}; exit 3"),
+    };
+    build(
+        s,
+        "web",
+        &format!(
+            "FROM busybox:fixture\n\
+             CMD [\"sh\", \"-c\", \"mkdir -p /www && echo {version} $(hostname) > /www/index.html && \
+             httpd -p 8080 -h /www && {end}\"]\n"
+        ),
+    );
+}
+
+fn run_service(s: &TestStore, publish: &str) {
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        "--restart",
+        "always",
+        "-p",
+        publish,
+        "web",
+    ]);
+}
+
+#[test]
+fn a_revision_that_crash_loops_fails_its_rollout_at_once_and_v1_serves() {
+    let s = busybox();
+    web_dying(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    run_service(&s, &publish);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    let before: Vec<String> = ["api.1", "api.2"].iter().map(|c| host_of(&s, c)).collect();
+    web_dying(&s, "v2", Some(0));
+    let h = Hammer::start(port);
+    let t0 = Instant::now();
+    let e = s.fails(
+        &["rollout", "web", "-t", "1", "--ready-timeout", "60s"],
+        125,
+    );
+    let took = t0.elapsed();
+    let answers = h.finish();
+    assert!(e.contains("exited (code 3)") && e.contains("boom"), "{e}");
+    assert!(
+        took < Duration::from_secs(30),
+        "a crash loop must not wait for --ready-timeout: {took:?}"
+    );
+    no_failures("a crash-looping rollout", &answers);
+    assert_eq!(versions(&answers), vec!["v1"]);
+    // The same two replicas, on revision 1, and nothing of v2 left.
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    let after: Vec<String> = ["api.1", "api.2"].iter().map(|c| host_of(&s, c)).collect();
+    assert_eq!(before, after, "{e}");
+    for i in inspect(&s, "api") {
+        assert_eq!(i["Image"]["revision"], 1, "{}", i["Name"]);
+    }
+    s.ok(&["rm", "-f", "api"]);
+}
+
+#[test]
+fn a_revision_that_dies_in_the_monitor_window_is_rolled_back() {
+    let s = busybox();
+    web_dying(&s, "v1", None);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    run_service(&s, &publish);
+    assert_eq!(wait_spread(port, 2).len(), 2);
+    // v2 answers (the rollout switches to it), then exits 3 s after start.
+    web_dying(&s, "v2", Some(3));
+    let h = Hammer::start(port);
+    let e = s.fails(&["rollout", "web", "-t", "1", "--monitor", "20s"], 125);
+    std::thread::sleep(Duration::from_millis(300));
+    let answers = h.finish();
+    assert!(
+        (e.contains("restarted") || e.contains("exited") || e.contains("stopped running"))
+            && e.contains("rolled back"),
+        "{e}"
+    );
+    // Requests a dying replica had accepted die with it (as with any
+    // crash); report them, do not require none.
+    let failed = answers.iter().filter(|a| a.is_err()).count();
+    eprintln!(
+        "died in the monitor window: {failed} of {} requests failed",
+        answers.len()
+    );
+    let v = versions(&answers);
+    assert_eq!(v.last().map(String::as_str), Some("v1"), "{v:?}");
+    // The tag says which revision serves: a rollback revision to rev 1.
+    let revs: Value =
+        serde_json::from_str(&s.ok(&["revisions", "web", "--format", "json"])).unwrap();
+    assert_eq!(revs[0]["reason"], "rollback", "{revs:#}");
+    assert_eq!(revs[0]["to"], 1, "{revs:#}");
+    let seen = wait_spread(port, 2);
+    assert!(seen.keys().all(|k| k.starts_with("v1 ")), "{seen:?}");
+    assert_eq!(names(&s), vec!["api.1", "api.2"]);
+    s.ok(&["rm", "-f", "api"]);
+}

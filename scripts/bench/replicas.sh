@@ -40,7 +40,7 @@ if [ -z "${SKIFF_BENCH_NETNS:-}" ]; then
 fi
 ip link set lo up
 need wrk python3 node
-command -v pm2 >/dev/null || die "pm2 is not installed (npm i -g pm2)"
+[ "$parts" = " rollback " ] || command -v pm2 >/dev/null || die "pm2 is not installed (npm i -g pm2)"
 [ -f "$fixtures/node.tar" ] || die "missing $fixtures/node.tar (run scripts/fixtures.sh)"
 skiff=${SKIFF:-$(skiff_release)}
 
@@ -228,5 +228,12 @@ grep -q "rolled back" "$work/auto.log" || die "the rollout did not roll back: $(
 back=$(awk '/ is now revision / && !t { t = $1 } $2 == "end" { e = $1 } END { printf "%.2f", e - t }' "$work/auto.log")
 echo "  $af failed of $at requests; ${atook} s for the whole command"
 echo "  from the tag moving back to every replica on the old revision: ${back} s"
+# The first unhealthy probe of the new revision, from the event log.
+first=$(S events --since 10m --no-follow --format json | python3 -c '
+import json, sys
+t = [json.loads(l)["timeNano"] for l in sys.stdin if l.strip() and json.loads(l).get("Action") == "health_status: unhealthy"]
+print("%.3f" % (min(t) / 1e9) if t else "")')
+[ -n "$first" ] || die "no unhealthy probe in the event log"
+echo "  from the first unhealthy probe to every replica on the old revision: $(awk -v f="$first" '$2 == "end" { printf "%.2f", $1 - f }' "$work/auto.log") s (load average $(cut -d' ' -f1 /proc/loadavg))"
 echo "  replicas on the rollback revision: $(S inspect api | python3 -c 'import json,sys; v=json.load(sys.stdin); print(sum(1 for i in v if "v2" in str(i["Spec"]["env"])), "of", len(v), "answer v2")')"
 fi

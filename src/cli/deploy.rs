@@ -234,6 +234,9 @@ pub fn scale(root: &Path, a: ScaleArgs) -> Result<i32> {
     for (service, n) in wanted {
         match scale::scale(&store, &service, n, &opts) {
             Ok(done) => {
+                if let Some(what) = &done.recovered {
+                    eprintln!("skiff: {what}");
+                }
                 for name in &done.added {
                     println!("{name} started");
                 }

@@ -10,6 +10,7 @@ use crate::store::events::Event;
 use crate::store::Store;
 use crate::supervisor::config::{LogOptions, Options, RunConfig};
 use crate::supervisor::health::{HealthOptions, OnFailure};
+use crate::supervisor::notify::SdNotify;
 use crate::supervisor::ports::PortSpec;
 use crate::supervisor::restart::Policy;
 use crate::supervisor::state::{ProcessRef, State, Status};
@@ -128,6 +129,11 @@ pub struct RunArgs {
         default_value = "none"
     )]
     pub health_on_failure: String,
+    /// Who says the container is ready: ignore (skiff: the health check,
+    /// else a TCP connect to its ports) or container (it sends READY=1 to
+    /// $NOTIFY_SOCKET, as with systemd; needs -d)
+    #[arg(long = "sdnotify", value_name = "MODE", default_value = "ignore")]
+    pub sdnotify: String,
     /// Set a label on the container: KEY=VALUE (ps --filter label=KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -267,6 +273,7 @@ struct Detached {
     ports: Vec<PortSpec>,
     log: LogOptions,
     health: HealthOptions,
+    sdnotify: SdNotify,
 }
 
 fn health_options(a: &RunArgs) -> Result<HealthOptions> {
@@ -286,6 +293,7 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
     let policy: Policy = a.restart.parse()?;
     let log = LogOptions::parse(&a.log_opt)?;
     let health = health_options(a)?;
+    let sdnotify: SdNotify = a.sdnotify.parse()?;
     let mut ports = a
         .publish
         .iter()
@@ -308,6 +316,9 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
             bail!(
                 "--health-* options need -d: health checks are run by the container's supervisor"
             );
+        }
+        if sdnotify.is_container() {
+            bail!("--sdnotify container needs -d: READY=1 is read by the container's supervisor");
         }
     } else if a.tty || a.interactive {
         bail!("-i and -t cannot be used with -d (use skiff exec -it to get a shell)");
@@ -335,6 +346,7 @@ fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
         ports,
         log,
         health,
+        sdnotify,
     })
 }
 
@@ -371,7 +383,10 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     }
     let request = create::Request {
         image: a.image().to_string(),
-        options: recorded_options(&a, &opts, &detached.health),
+        options: Options {
+            sdnotify: detached.sdnotify,
+            ..recorded_options(&a, &opts, &detached.health)
+        },
         ports: detached.ports,
         restart: detached.policy,
         log: detached.log,
@@ -453,12 +468,20 @@ fn replica_count(a: &RunArgs) -> Result<Option<u32>> {
 /// or nothing.
 fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -> Result<i32> {
     let service = a.name.clone().unwrap_or_default();
+    // One deploy at a time (waits for a scale, rollout or rollback); what
+    // a killed `scale`/`run --replicas` of this service left comes first.
+    let _lock = crate::deploy::journal::lock(store)?;
+    let opts = crate::deploy::Options::default();
+    if let Some(what) = crate::deploy::scale::recover(store, &service, &opts)? {
+        eprintln!("skiff: {what}");
+    }
     if lookup::resolve(store, &service).is_ok() || !replicas::members(store, &service).is_empty() {
         bail!(
             "the name {service:?} is already in use (a container or a service); \
              remove it first (skiff rm -f {service})"
         );
     }
+    crate::deploy::scale::begin_run(store, &service, n)?;
     let mut made: Vec<String> = Vec::new();
     for i in 1..=n {
         let mut r = request.clone();
@@ -474,6 +497,7 @@ fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -
                 let _ = crate::supervisor::ops::remove(store, id, true);
                 let _ = crate::supervisor::cleanup::remove_cgroups(id);
             }
+            crate::deploy::scale::end_run(store, &service)?;
             let code = e
                 .downcast_ref::<SupervisorError>()
                 .map_or(125, SupervisorError::exit_code);
@@ -484,6 +508,7 @@ fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -
             return Ok(code);
         }
     }
+    crate::deploy::scale::end_run(store, &service)?;
     for id in made {
         println!("{id}");
     }
@@ -504,6 +529,7 @@ fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> O
         health: health.clone(),
         service: None,
         stop_signal: a.stop_signal.clone(),
+        sdnotify: SdNotify::Ignore,
     }
 }
 

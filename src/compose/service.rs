@@ -140,6 +140,7 @@ pub fn request(p: &Project, s: &Service, n: u32) -> Result<Request, String> {
             stop_signal: s.stop_signal.clone(),
             // Compose names its replicas itself (project-service-N).
             service: None,
+            sdnotify: Default::default(),
         },
         ports,
         restart: s

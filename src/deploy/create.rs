@@ -49,6 +49,9 @@ pub fn create(
         host_env,
     )?;
     spec.image_digest = Some(image.manifest_digest.to_string());
+    if r.detach {
+        crate::supervisor::notify::prepare_spec(&mut spec, r.options.sdnotify);
+    }
     let config = run_config(store, r, &image)?;
     // The container appears with its config.json (one rename), so a kill
     // never leaves a container that `start` or a rollout cannot recreate.

@@ -134,3 +134,51 @@ pub fn save_watch(store: &Store, w: &Watch) -> Result<()> {
 pub fn remove_watch(store: &Store, name: &str, tag: &str) -> Result<()> {
     remove_file(&watch_path(store, name, tag))
 }
+
+/// A `scale` or `run --replicas` in progress on a service,
+/// `deploy/<service>/replicas.json` (no `:`, so no tag's record can be
+/// named so). Written under the deploy lock before the first replica is
+/// made or drained, removed when the command ends; found by the next
+/// command under the lock, it belongs to a command that was killed
+/// (`scale::recover`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scaling {
+    pub service: String,
+    /// `run --replicas` (undone: all or nothing, as when it fails) or
+    /// `scale` (finished: brought to `to`).
+    pub by_run: bool,
+    pub to: u32,
+    /// The replicas it was to make (their names).
+    pub adding: Vec<String>,
+    pub at: String,
+}
+
+fn scaling_path(store: &Store, service: &str) -> PathBuf {
+    dir(store).join(service).join("replicas.json")
+}
+
+/// A service name is a container name: nothing a path could escape with.
+pub fn check_service_name(service: &str) -> Result<()> {
+    crate::supervisor::lookup::check_name(service).map_err(|e| DeployError::Invalid(e.to_string()))
+}
+
+pub fn load_scaling(store: &Store, service: &str) -> Result<Option<Scaling>> {
+    check_service_name(service)?;
+    read_json(&scaling_path(store, service))
+}
+
+pub fn save_scaling(store: &Store, s: &Scaling) -> Result<()> {
+    check_service_name(&s.service)?;
+    write_json(store, &scaling_path(store, &s.service), s)
+}
+
+pub fn remove_scaling(store: &Store, service: &str) -> Result<()> {
+    check_service_name(service)?;
+    let p = scaling_path(store, service);
+    remove_file(&p)?;
+    // The service's directory goes with its last record (kept otherwise).
+    if let Some(d) = p.parent() {
+        let _ = std::fs::remove_dir(d);
+    }
+    Ok(())
+}

@@ -145,6 +145,9 @@ fn create_from(
         &lookup,
     )?;
     spec.image_digest = Some(digest.to_string());
+    if cfg.detach {
+        crate::supervisor::notify::prepare_spec(&mut spec, options.sdnotify);
+    }
     let new_cfg = RunConfig {
         image: ImageUse {
             reference: cfg.image.reference.clone(),

@@ -146,6 +146,10 @@ impl Container {
             std::fs::write(&p, bytes).map_err(RuntimeError::io("cannot write", &p))?;
         }
         etc_files::write(dir, &self.record.spec)?;
+        if self.record.spec.notify_socket {
+            let d = dir.join(crate::runtime::spec::NOTIFY_HOST_DIR);
+            std::fs::create_dir(&d).map_err(RuntimeError::io("cannot create", &d))?;
+        }
         if let Some(name) = &self.record.spec.name {
             std::fs::write(dir.join(NAME_FILE), name)
                 .map_err(RuntimeError::io("cannot write", &dir.join(NAME_FILE)))?;

@@ -140,6 +140,14 @@ pub struct RunOptions {
     pub seccomp: super::seccomp::Seccomp,
 }
 
+/// Where a container with `notify_socket` sees its supervisor's sd_notify
+/// socket (podman's path), and the directory of `containers/<id>/` that
+/// holds it on the host.
+pub const NOTIFY_DIR: &str = "/run/notify";
+pub const NOTIFY_SOCKET: &str = "/run/notify/notify.sock";
+pub const NOTIFY_HOST_DIR: &str = "notify";
+pub const NOTIFY_SOCKET_NAME: &str = "notify.sock";
+
 /// One container, fully decided. Serialized to `containers/<id>/spec.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -175,6 +183,11 @@ pub struct ContainerSpec {
     /// layer, which must not get skiff's /etc/hosts symlink).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hosts_snapshot: bool,
+    /// `--sdnotify container`: `containers/<id>/notify/` (where the
+    /// supervisor binds its sd_notify socket) is mounted read-only at
+    /// [`NOTIFY_DIR`]; NOTIFY_SOCKET in `env` names the socket in it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_socket: bool,
     pub mounts: Vec<BindMount>,
     pub tmpfs: Vec<TmpfsMount>,
     pub readonly_rootfs: bool,
@@ -261,6 +274,7 @@ impl ContainerSpec {
             dns: check_dns(&opts.dns)?,
             add_hosts: check_add_hosts(&opts.add_hosts)?,
             hosts_snapshot: false,
+            notify_socket: false,
             mounts,
             tmpfs,
             readonly_rootfs: opts.read_only,

@@ -127,6 +127,9 @@ pub struct Options {
     /// image's STOPSIGNAL; kept by rollouts.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--sdnotify`: the container says when it is ready (READY=1).
+    #[serde(default)]
+    pub sdnotify: super::notify::SdNotify,
 }
 
 impl Options {
@@ -313,6 +316,7 @@ mod tests {
             },
             service: Some("api".into()),
             stop_signal: Some("SIGQUIT".into()),
+            sdnotify: crate::supervisor::notify::SdNotify::Container,
         }
     }
 

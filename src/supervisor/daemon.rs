@@ -20,6 +20,7 @@ use super::control::{self, Reply, Request};
 use super::forwarding;
 use super::health::{HealthResult, HealthStatus, OnFailure};
 use super::log::{LineSplitter, LogWriter, Stream};
+use super::notify::NotifySocket;
 use super::ports::{Forwarder as Ports, Listener};
 use super::probe::Checker;
 use super::restart::{Decision, Ended, Restarter};
@@ -107,6 +108,7 @@ enum Token {
     Listener(usize),
     Conn(usize),
     Probe,
+    Notify,
 }
 
 struct Supervisor {
@@ -129,6 +131,8 @@ struct Supervisor {
     ports_ready: bool,
     /// The health check, if the container has one.
     health: Option<Checker>,
+    /// `--sdnotify container`: READY=1 replaces the port probe.
+    notify: Option<NotifySocket>,
     /// Stop this container first (a rollout's replacement without ports).
     stop_first: Option<(String, u64)>,
     stopping: Option<Stopping>,
@@ -282,6 +286,10 @@ impl Supervisor {
         tiny_init::enable(cfg.init);
         let health_cfg = cfg.health.clone();
         let forward = forwarding::forwardable(&cfg);
+        let notify = match cfg.options.sdnotify.is_container() {
+            true => Some(NotifySocket::bind(&dir)?),
+            false => None,
+        };
         Ok(Supervisor {
             restarter: match Restarter::first_delay_from_env() {
                 // Soak tests only (restart.rs, BACKOFF_ENV).
@@ -304,6 +312,7 @@ impl Supervisor {
             probe_at: None,
             ports_ready: false,
             health: health_cfg.map(Checker::new),
+            notify,
             stop_first,
             stopping: None,
             done: false,
@@ -388,6 +397,13 @@ impl Supervisor {
         self.ports_ready = self.ports.is_empty();
         self.state.health = self.health.as_mut().map(Checker::on_start);
         self.probe_at = (!self.ports.is_empty()).then(Instant::now);
+        if let Some(n) = &mut self.notify {
+            // Ready when this run of the container says so.
+            n.drain();
+            self.ports_ready = false;
+            self.probe_at = None;
+            self.state.notify_status = None;
+        }
         self.gate_replica();
         self.update_ready();
         self.save();
@@ -431,6 +447,9 @@ impl Supervisor {
         }
         if let Some(fd) = self.health.as_ref().and_then(Checker::fd) {
             add(fd, libc::POLLIN, Token::Probe);
+        }
+        if let Some(n) = &self.notify {
+            add(n.fd(), libc::POLLIN, Token::Notify);
         }
         for (i, fd) in self.ports.listener_interest().into_iter().enumerate() {
             add(fd, libc::POLLIN, Token::Listener(i));
@@ -482,6 +501,7 @@ impl Supervisor {
                             c.read();
                         }
                     }
+                    Token::Notify => self.on_notify(),
                 }
             }
         }
@@ -642,6 +662,24 @@ impl Supervisor {
                 OnFailure::Stop => self.begin_stop(10, After::Exit, false),
             },
             _ => {}
+        }
+    }
+
+    /// sd_notify from the container: READY=1 is what the port probe
+    /// would have found out (the health check, if any, still gates).
+    fn on_notify(&mut self) {
+        let Some(n) = &mut self.notify else { return };
+        let notice = n.read();
+        if self.run.is_none() || self.stopping.is_some() {
+            return;
+        }
+        if notice.status.is_some() {
+            self.state.notify_status = notice.status;
+            self.save();
+        }
+        if notice.ready && !self.ports_ready {
+            self.ports_ready = true;
+            self.update_ready();
         }
     }
 

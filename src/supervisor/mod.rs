@@ -40,6 +40,7 @@ pub mod log_archive;
 pub mod lookup;
 pub mod memory;
 pub mod networks;
+pub mod notify;
 pub mod ops;
 pub mod ports;
 pub mod probe;

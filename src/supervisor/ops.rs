@@ -436,6 +436,8 @@ pub fn inspect_json(i: &Info) -> serde_json::Value {
             "StoppedByUser": i.state.stopped_by_user,
             "SupervisorPid": i.state.supervisor.as_ref().filter(|_| i.observed.is_live()).map(|s| s.pid),
             "Health": i.state.health,
+            "Ready": running && i.state.ready,
+            "NotifyStatus": i.state.notify_status,
         },
         "Healthcheck": i.config.as_ref().and_then(|c| c.health.as_ref()),
         "RestartPolicy": i.config.as_ref().map(|c| c.restart.to_string()),

@@ -111,6 +111,9 @@ pub struct State {
     /// The health check's state while running (`None` without a check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::health::HealthState>,
+    /// `--sdnotify container`: the last STATUS= the container sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
 }
 
 impl State {

@@ -68,6 +68,9 @@ pub fn build(spec: &ContainerSpec, plan: &RootfsPlan, cgroups: Option<&CgroupMou
     etc_files::bind(root, &plan.container_dir, spec)?;
     mounts::bind_volumes(root, &spec.mounts)?;
     mounts::mount_tmpfs(root, &spec.tmpfs)?;
+    if spec.notify_socket {
+        mounts::bind_notify_dir(root, &plan.container_dir)?;
+    }
     pivot::pivot(&target)?;
     masked::apply()
 }

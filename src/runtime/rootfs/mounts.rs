@@ -156,6 +156,26 @@ pub fn bind_volumes(root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
     Ok(())
 }
 
+/// `--sdnotify container`: `containers/<id>/notify/` read-only at
+/// /run/notify (after `-v` and `--tmpfs`, so neither hides it). Sending a
+/// datagram to the socket in it needs no write access to the mount.
+pub fn bind_notify_dir(root: BorrowedFd<'_>, container_dir: &std::path::Path) -> Result<()> {
+    use crate::runtime::spec::{NOTIFY_DIR, NOTIFY_HOST_DIR};
+    let source = container_dir.join(NOTIFY_HOST_DIR);
+    let target = ensure(root, NOTIFY_DIR, Kind::Dir)?;
+    let src = source.to_string_lossy();
+    mount(
+        &src,
+        &fd_path(&target),
+        None,
+        MsFlags::MS_BIND,
+        None,
+        NOTIFY_DIR,
+    )?;
+    let mounted = ensure(root, NOTIFY_DIR, Kind::Dir)?;
+    make_readonly(&fd_path(&mounted), false)
+}
+
 /// `--tmpfs PATH[:opts]`.
 pub fn mount_tmpfs(root: BorrowedFd<'_>, list: &[TmpfsMount]) -> Result<()> {
     for t in list {
