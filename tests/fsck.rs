@@ -272,8 +272,7 @@ fn containers_marked_running_need_a_live_supervisor() {
         .to_string();
     let state = s.root().join("containers").join(id).join("state.json");
     // The supervisor's own state file, as a kill -9 of it leaves it.
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     v["status"] = "running".into();
     v["supervisor"] = serde_json::json!({"pid": dead_pid(), "start_time": 1, "boot_id": "x"});
     std::fs::write(&state, v.to_string()).unwrap();
