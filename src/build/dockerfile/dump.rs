@@ -2,11 +2,7 @@
 //! test files hold), for the conformance tests.
 
 use super::words::is_go_space;
-use super::CommandForm;
-use super::Dockerfile;
-use super::Healthcheck;
-use super::Instruction;
-use super::InstructionKind;
+use super::{CommandForm, Dockerfile, Healthcheck, Instruction, InstructionKind};
 
 /// Go's `strconv.Quote`, which buildkit's AST dump uses.
 pub(super) fn go_quote(s: &str) -> String {

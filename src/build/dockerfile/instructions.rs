@@ -3,25 +3,15 @@
 
 use super::duration::parse_go_duration;
 use super::lines::LogicalLine;
-use super::words::extract_flags;
-use super::words::is_go_space;
-use super::words::parse_name_val;
-use super::words::parse_words;
-use super::words::split_whitespace_go;
-use super::words::Flags;
-use super::ArgDecl;
-use super::CommandForm;
-use super::CopyInstruction;
-use super::FromInstruction;
-use super::Healthcheck;
-use super::HealthcheckCmd;
-use super::Instruction;
-use super::InstructionKind;
-use super::Warning;
-use crate::build::expand;
-use crate::build::heredoc;
+use super::words::{
+    extract_flags, is_go_space, parse_name_val, parse_words, split_whitespace_go, Flags,
+};
+use super::{
+    ArgDecl, CommandForm, CopyInstruction, FromInstruction, Healthcheck, HealthcheckCmd,
+    Instruction, InstructionKind, Warning,
+};
 use crate::build::heredoc::Heredoc;
-use crate::build::run_mount;
+use crate::build::{expand, heredoc, run_mount};
 use std::time::Duration;
 
 pub(super) enum Parsed {

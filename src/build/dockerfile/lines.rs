@@ -1,10 +1,8 @@
 //! From text to logical lines: parser directives, comments, line
 //! continuations and the heredocs an instruction takes.
 
-use super::words::is_go_space;
-use super::words::shell_words_raw;
-use super::DockerfileError;
-use super::Warning;
+use super::words::{is_go_space, shell_words_raw};
+use super::{DockerfileError, Warning};
 use crate::build::heredoc;
 use crate::build::heredoc::Heredoc;
 
