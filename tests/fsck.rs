@@ -222,8 +222,11 @@ fn cache_entries_naming_missing_blobs_are_removed() {
     let cache = s.root().join("cache");
     let ok = cache.join("11".repeat(32));
     let broken = cache.join("22".repeat(32));
+    // A cache entry as the build writes it (an image config and its layers).
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff]}});
     let entry = |d: &str| {
-        serde_json::json!({"config": {}, "layers": [{"digest": d, "size": 1, "diff_id": diff}]})
+        serde_json::json!({"config": config, "layers": [{"digest": d, "size": 1, "diff_id": diff}]})
             .to_string()
     };
     std::fs::write(&ok, entry(&layer)).unwrap();
@@ -260,23 +263,24 @@ fn stray_and_unused_layers() {
 
 #[test]
 fn containers_marked_running_need_a_live_supervisor() {
-    let s = TestStore::new();
-    let c = s.root().join("containers").join("ef".repeat(32));
-    std::fs::create_dir_all(&c).unwrap();
-    std::fs::write(c.join("spec.json"), "{}").unwrap();
-    std::fs::write(
-        c.join("state.json"),
-        serde_json::json!({"status": "running", "supervisor_pid": dead_pid()}).to_string(),
-    )
-    .unwrap();
+    let s = TestStore::new().with_busybox();
+    s.ok(&["run", "--name", "gone", "busybox:fixture", "true"]);
+    let id = serde_json::from_str::<serde_json::Value>(&s.ok(&["inspect", "gone"])).unwrap()[0]
+        ["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state = s.root().join("containers").join(id).join("state.json");
+    // The supervisor's own state file, as a kill -9 of it leaves it.
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    v["status"] = "running".into();
+    v["supervisor"] = serde_json::json!({"pid": dead_pid(), "start_time": 1, "boot_id": "x"});
+    std::fs::write(&state, v.to_string()).unwrap();
     let (code, text) = fsck(&s, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("dead-container"), "{text}");
-    std::fs::write(
-        c.join("state.json"),
-        serde_json::json!({"status": "exited", "supervisor_pid": 1}).to_string(),
-    )
-    .unwrap();
+    v["status"] = "exited".into();
+    std::fs::write(&state, v.to_string()).unwrap();
     assert_eq!(fsck(&s, &[]).0, 0);
 }
 

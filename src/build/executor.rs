@@ -1,30 +1,35 @@
 //! The step executor: one stage at a time, one instruction at a time, asking
 //! the cache before each step (planning is `plan.rs`'s job, running a
 //! container is the runtime's, copying files is `copy.rs`'s).
+//!
+//! | concern | file |
+//! | --- | --- |
+//! | the stage loop, the cache check of each step, committing layers | `executor.rs` |
+//! | a stage's base: scratch, a stage, an image (pulled when missing) | `executor/base.rs` |
+//! | COPY and ADD | `executor/copy_step.rs` |
+//! | RUN and its mounts | `executor/run.rs` |
 
 use super::cache::{self, LayerRef, State};
 use super::context::BuildContext;
-use super::copy::{self, Ownership};
+use super::copy::{self};
 use super::dockerfile::{CommandForm, DockerfileError, Healthcheck as DfHealthcheck, Instruction};
-use super::heredoc;
-use super::plan::{
-    BuildPlan, CopySource, ExpandedCopy, ExpandedInstruction, PlannedStage, StageBase, StageEnv,
-};
-use super::rootfs_view::RootfsView;
-use super::run_mount::{self, MountKind, RunMount};
-use super::run_mounts::{self, Sources};
-use super::run_step::{self, RunStep, RunStepError};
+use super::plan::{BuildPlan, ExpandedInstruction, StageEnv};
 use super::secrets::Secrets;
-use crate::image::config::{creation_time, source_date_epoch, Healthcheck, History, ImageConfig};
+use crate::image::config::{creation_time, source_date_epoch, Healthcheck, History};
 use crate::image::layer_writer::{self, WriteOptions};
 use crate::image::local::{digest_to_oci, write_image, LocalImage};
 use crate::runtime::NetworkMode;
 use crate::store::{Digest, Store};
+use base::describe_base;
 use oci_spec::image::{Descriptor, MediaType};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+mod base;
+mod copy_step;
+mod run;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -191,18 +196,6 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn describe_base(plan: &BuildPlan, stage: &PlannedStage) -> String {
-    let base = match &stage.base {
-        StageBase::Scratch => "scratch".to_string(),
-        StageBase::Stage(i) => plan.stage_label(*i),
-        StageBase::Image(r) => r.clone(),
-    };
-    match &stage.name {
-        Some(n) => format!("{base} AS {n}"),
-        None => base,
-    }
-}
-
 /// The state of one stage while its instructions run.
 struct StageExec<'a> {
     store: &'a Store,
@@ -217,129 +210,7 @@ struct StageExec<'a> {
     no_cache_stage: bool,
 }
 
-fn load_image(store: &Store, r: &str) -> Result<(LocalImage, Vec<PathBuf>), String> {
-    let img = match LocalImage::load(store, r) {
-        Ok(img) => img,
-        Err(crate::image::local::ImageError::NotFound(_)) => pull_missing(store, r)?,
-        Err(e) => return Err(e.to_string()),
-    };
-    let dirs = img.layer_dirs(store).map_err(|e| e.to_string())?;
-    Ok((img, dirs))
-}
-
-/// A FROM image that is not in the store is pulled when its reference names
-/// a registry (`127.0.0.1:5000/node:20`); loopback registries are spoken to
-/// without TLS verification, as docker treats them as insecure.
-fn pull_missing(store: &Store, r: &str) -> Result<LocalImage, String> {
-    let not_here = || format!("no such image: {r} (import, load or pull it first)");
-    let parsed: crate::image::reference::ImageRef = r
-        .parse()
-        .map_err(|e: crate::image::reference::BadReference| e.to_string())?;
-    let Some(host) = parsed.registry() else {
-        return Err(not_here());
-    };
-    let hostname = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    let loopback = hostname == "localhost"
-        || hostname
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    let mut opts = crate::registry::PullOptions::default();
-    opts.transport.tls_verify = !loopback;
-    let digest = crate::registry::pull(store, &parsed, &opts)
-        .map_err(|e| format!("cannot pull {r}: {e}"))?;
-    LocalImage::by_digest(store, &digest).map_err(|e| e.to_string())
-}
-
-fn image_state(img: &LocalImage) -> Result<State, String> {
-    let layers = img
-        .manifest
-        .layers()
-        .iter()
-        .zip(&img.config.rootfs.diff_ids)
-        .map(|(d, diff)| {
-            Ok(LayerRef {
-                digest: d
-                    .digest()
-                    .to_string()
-                    .parse()
-                    .map_err(|e: crate::store::digest::BadDigest| e.to_string())?,
-                size: d.size(),
-                diff_id: diff.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(State {
-        config: img.config.clone(),
-        layers,
-    })
-}
-
 impl<'a> StageExec<'a> {
-    fn start(
-        store: &'a Store,
-        plan: &'a BuildPlan,
-        stage: &'a PlannedStage,
-        outs: &BTreeMap<usize, StageOut>,
-        opts: &'a ExecOptions<'a>,
-    ) -> Result<StageExec<'a>, BuildError> {
-        let from_err = |msg: String| BuildError::Step {
-            at: format!("{}:{}", plan.file, stage.from_line),
-            instruction: "FROM".into(),
-            msg,
-        };
-        let out = match &stage.base {
-            StageBase::Scratch => StageOut {
-                state: State {
-                    config: ImageConfig::empty(None),
-                    layers: Vec::new(),
-                },
-                key: cache::key(None, &[b"FROM scratch"]),
-                env: StageEnv::new(plan, stage.index, &[] as &[String]),
-            },
-            StageBase::Stage(i) => {
-                let parent = outs.get(i).ok_or_else(|| {
-                    from_err(format!("stage {} was not built", plan.stage_label(*i)))
-                })?;
-                StageOut {
-                    state: parent.state.clone(),
-                    key: parent.key.clone(),
-                    env: StageEnv::from_parent(plan, stage.index, &parent.env),
-                }
-            }
-            StageBase::Image(r) => {
-                let (img, _) = load_image(store, r).map_err(from_err)?;
-                let env = img.config.config.env.clone().unwrap_or_default();
-                StageOut {
-                    state: image_state(&img).map_err(from_err)?,
-                    key: cache::key(None, &[b"FROM", img.manifest_digest.to_string().as_bytes()]),
-                    env: StageEnv::new(plan, stage.index, &env),
-                }
-            }
-        };
-        let mut out = out;
-        // Triggers are consumed by this build: the new image does not carry them.
-        let triggers = match stage.base {
-            StageBase::Image(_) => out.state.config.config.on_build.take().unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        let no_cache_stage = opts.no_cache_filter.iter().any(|f| {
-            stage
-                .name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(f))
-                || *f == stage.index.to_string()
-        });
-        Ok(StageExec {
-            store,
-            plan,
-            opts,
-            out,
-            cmd_set: false,
-            triggers,
-            no_cache_stage,
-        })
-    }
-
     fn finish(self) -> StageOut {
         self.out
     }
@@ -539,344 +410,6 @@ impl<'a> StageExec<'a> {
         Ok(())
     }
 
-    /// The source of a COPY: the context, or the merged rootfs of a stage or image.
-    fn copy_source(
-        &self,
-        inst: &Instruction,
-        c: &ExpandedCopy,
-        outs: &BTreeMap<usize, StageOut>,
-    ) -> Result<(SourceRoot, Vec<u8>), BuildError> {
-        match &c.from {
-            None => Ok((SourceRoot::Context, Vec::new())),
-            Some(CopySource::Stage(i)) => {
-                let o = outs.get(i).ok_or_else(|| {
-                    self.err(
-                        inst,
-                        format!("stage {} was not built", self.plan.stage_label(*i)),
-                    )
-                })?;
-                let dirs = o
-                    .state
-                    .layers
-                    .iter()
-                    .map(|l| self.store.layer_dir(&l.diff_id))
-                    .collect();
-                Ok((SourceRoot::Layers(dirs), o.key.hex().as_bytes().to_vec()))
-            }
-            Some(CopySource::Image(r)) => {
-                let (img, dirs) = load_image(self.store, r).map_err(|e| self.err(inst, e))?;
-                Ok((
-                    SourceRoot::Layers(dirs),
-                    img.manifest_digest.to_string().into_bytes(),
-                ))
-            }
-        }
-    }
-
-    fn copy_key(
-        &self,
-        inst: &Instruction,
-        c: &ExpandedCopy,
-        outs: &BTreeMap<usize, StageOut>,
-    ) -> Result<Vec<u8>, BuildError> {
-        for s in &c.sources {
-            if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
-                return Err(self.err(inst, format!("{s}: sources from URLs are not supported; put the file in the build context (or fetch it with RUN)")));
-            }
-        }
-        if !inst.heredocs.is_empty() {
-            let mut h = <sha2::Sha256 as sha2::Digest>::new();
-            for (name, body) in self.heredoc_files(inst, c)? {
-                sha2::Digest::update(&mut h, format!("{name}\0{}\0", body.len()).as_bytes());
-                sha2::Digest::update(&mut h, body.as_bytes());
-            }
-            return Ok(hex::encode(sha2::Digest::finalize(h)).into_bytes());
-        }
-        let (root, key) = self.copy_source(inst, c, outs)?;
-        match root {
-            SourceRoot::Context => {
-                let ctx = self.opts.context;
-                let mut resolved = Vec::new();
-                for s in &c.sources {
-                    resolved.extend(ctx.resolve(s).map_err(|e| self.err(inst, e.to_string()))?);
-                }
-                Ok(ctx
-                    .hash_sources(&resolved)
-                    .map_err(|e| self.err(inst, e.to_string()))?
-                    .to_string()
-                    .into_bytes())
-            }
-            SourceRoot::Layers(_) => Ok(key),
-        }
-    }
-
-    /// The files a COPY/ADD heredoc makes: (name, body after `<<-` and
-    /// expansion). Every source must be a heredoc.
-    fn heredoc_files(
-        &self,
-        inst: &Instruction,
-        c: &ExpandedCopy,
-    ) -> Result<Vec<(String, String)>, BuildError> {
-        if c.sources.len() != inst.heredocs.len() {
-            return Err(self.err(inst, "mixing heredocs and files of the context in one instruction is not supported: use one COPY for the heredocs and one for the files"));
-        }
-        inst.heredocs
-            .iter()
-            .map(|h| {
-                let body = if h.expand {
-                    self.out.env.expand_heredoc(inst, &h.body())?
-                } else {
-                    h.body()
-                };
-                Ok((h.name.clone(), body))
-            })
-            .collect()
-    }
-
-    fn ownership(
-        &self,
-        inst: &Instruction,
-        c: &ExpandedCopy,
-        view: &RootfsView,
-    ) -> Result<Ownership, BuildError> {
-        let (uid, gid) = match &c.chown {
-            None => (0, 0),
-            Some(spec) => {
-                let u = crate::runtime::user::resolve(
-                    spec,
-                    &view.read_to_string("/etc/passwd"),
-                    &view.read_to_string("/etc/group"),
-                )
-                .map_err(|e| self.err(inst, format!("--chown={spec}: {e}")))?;
-                (u.uid, u.gid)
-            }
-        };
-        Ok(Ownership {
-            uid,
-            gid,
-            chmod: c.chmod,
-        })
-    }
-
-    fn copy(
-        &mut self,
-        inst: &Instruction,
-        c: &ExpandedCopy,
-        is_add: bool,
-        text: &str,
-        outs: &BTreeMap<usize, StageOut>,
-    ) -> Result<(), BuildError> {
-        let mut sources = c.sources.clone();
-        let heredoc_dir = if inst.heredocs.is_empty() {
-            None
-        } else {
-            let files = self.heredoc_files(inst, c)?;
-            let dir = HeredocDir::new(self.store, &files).map_err(|e| self.err(inst, e))?;
-            sources = files.into_iter().map(|(n, _)| n).collect();
-            Some(dir)
-        };
-        let (root, _) = match &heredoc_dir {
-            Some(d) => (
-                SourceRoot::Layers(Vec::new()),
-                d.dir.clone().into_os_string().into_encoded_bytes(),
-            ),
-            None => self.copy_source(inst, c, outs)?,
-        };
-        let view = RootfsView::new(&self.layer_dirs());
-        let own = self.ownership(inst, c, &view)?;
-        let workdir = self
-            .out
-            .state
-            .config
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into());
-        let dest = copy::resolve_dest(&c.dest, &workdir);
-        let staged = self
-            .store
-            .layer_staging_dir()
-            .map_err(|e| self.err(inst, e.to_string()))?;
-        let result = (|| -> Result<(), BuildError> {
-            let mounted;
-            let ctx_plain;
-            let ctx: &BuildContext = match (&root, &heredoc_dir) {
-                (_, Some(d)) => {
-                    ctx_plain = BuildContext::plain(&d.dir);
-                    &ctx_plain
-                }
-                (SourceRoot::Context, None) => self.opts.context,
-                (SourceRoot::Layers(dirs), None) => {
-                    mounted = MergedMount::new(self.store, dirs).map_err(|e| self.err(inst, e))?;
-                    ctx_plain = BuildContext::plain(mounted.path());
-                    &ctx_plain
-                }
-            };
-            let mut resolved = Vec::new();
-            for s in &sources {
-                resolved.extend(ctx.resolve(s).map_err(|e| self.err(inst, e.to_string()))?);
-            }
-            if resolved.len() > 1 && !dest.ends_with('/') && !view.is_dir(&dest) {
-                return Err(self.err(inst, "when copying several sources the destination must be a directory and end with a /"));
-            }
-            let mut plain = Vec::new();
-            for r in resolved {
-                let full = ctx.root().join(&r);
-                if is_add
-                    && std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_file())
-                    && copy::add_archive(&staged, &full, &dest, &view)
-                        .map_err(|e| self.err(inst, e.to_string()))?
-                {
-                    continue;
-                }
-                plain.push(r);
-            }
-            if !plain.is_empty() {
-                copy::copy_sources(&staged, ctx, &plain, &dest, &view, own)
-                    .map_err(|e| self.err(inst, e.to_string()))?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = crate::store::layers::remove_tree(&staged);
-            return Err(e);
-        }
-        self.commit_layer(inst, &staged, false, text)
-    }
-
-    /// The root directory a `from=` of a RUN mount reads: a stage's or an
-    /// image's layers, merged read-only.
-    fn mount_from(
-        &self,
-        inst: &Instruction,
-        from: &str,
-        outs: &BTreeMap<usize, StageOut>,
-    ) -> Result<MergedMount, BuildError> {
-        let dirs = match self
-            .out
-            .env
-            .resolve_from(from)
-            .map_err(|m| self.err(inst, m))?
-        {
-            CopySource::Stage(i) => outs
-                .get(&i)
-                .ok_or_else(|| {
-                    self.err(
-                        inst,
-                        format!("stage {} was not built", self.plan.stage_label(i)),
-                    )
-                })?
-                .state
-                .layers
-                .iter()
-                .map(|l| self.store.layer_dir(&l.diff_id))
-                .collect(),
-            CopySource::Image(r) => load_image(self.store, &r).map_err(|e| self.err(inst, e))?.1,
-        };
-        MergedMount::new(self.store, &dirs).map_err(|e| self.err(inst, e))
-    }
-
-    fn run(
-        &mut self,
-        inst: &Instruction,
-        f: &CommandForm,
-        text: &str,
-        outs: &BTreeMap<usize, StageOut>,
-    ) -> Result<(), BuildError> {
-        let dirs = self.layer_dirs();
-        let workdir = self
-            .out
-            .state
-            .config
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into());
-        let mut mounts: Vec<RunMount> = Vec::new();
-        for m in &inst.mounts {
-            let spec = self.out.env.expand_word(inst, m)?;
-            mounts.push(
-                run_mount::parse_in(&spec, &workdir)
-                    .map_err(|e| self.err(inst, format!("--mount={spec}: {e}")))?,
-            );
-        }
-        let mut merged = Vec::new();
-        let mut from_roots = BTreeMap::new();
-        for m in &mounts {
-            if let MountKind::Bind { from: Some(f), .. } | MountKind::Cache { from: Some(f), .. } =
-                &m.kind
-            {
-                if !from_roots.contains_key(f) {
-                    let mm = self.mount_from(inst, f, outs)?;
-                    from_roots.insert(f.clone(), mm.path().to_path_buf());
-                    merged.push(mm);
-                }
-            }
-        }
-        let view = RootfsView::new(&dirs);
-        let sources = Sources {
-            context: self.opts.context.root(),
-            from: &from_roots,
-        };
-        let mut prepared =
-            run_mounts::prepare(self.store, &mounts, self.opts.secrets, &sources, &view)
-                .map_err(|e| self.err(inst, format!("--mount: {e}")))?;
-        let args = match f {
-            CommandForm::Shell(line) if !inst.heredocs.is_empty() => {
-                let mut args = self.shell();
-                if inst.heredocs.len() == 1 && heredoc::marker(line.trim()).is_some() {
-                    // RUN <<EOF: the body is the script, run by the shell.
-                    let h = &inst.heredocs[0];
-                    let path = prepared
-                        .add_script(self.store, &h.name, &h.body())
-                        .map_err(|e| self.err(inst, e))?;
-                    args.push(path);
-                } else {
-                    // A program line: the shell reads the heredocs itself.
-                    let mut script = format!("{line}\n");
-                    for h in &inst.heredocs {
-                        script.push_str(&h.content);
-                        script.push_str(&h.name);
-                        script.push('\n');
-                    }
-                    args.push(script);
-                }
-                args
-            }
-            _ => self.command(f),
-        };
-        let cfg = &self.out.state.config.config;
-        let step = RunStep {
-            args,
-            mounts: prepared.binds.clone(),
-            tmpfs: prepared.tmpfs.clone(),
-            env: self.out.env.run_env(),
-            cwd: cfg.working_dir.clone().unwrap_or_else(|| "/".into()),
-            user: cfg.user.clone(),
-            network: match run_network_flag(inst) {
-                Some("none") => NetworkMode::None,
-                Some("host") => NetworkMode::Host,
-                _ => self.opts.network,
-            },
-            networks: self.opts.networks.to_vec(),
-            layers: &dirs,
-            quiet: self.opts.quiet,
-        };
-        let out = run_step::run(self.store, step).map_err(|e| match e {
-            RunStepError::Failed { code, output } => BuildError::RunFailed {
-                at: format!("{}:{}", self.plan.file, inst.line),
-                instruction: truncate(text, 200),
-                code,
-                output,
-            },
-            other => self.err(inst, other.to_string()),
-        })?;
-        let upper = out.upper().to_path_buf();
-        prepared.clean_upper(&upper);
-        drop(merged);
-        self.commit_layer(inst, &upper, true, text)
-    }
-
     /// Write `dir` as a gzip layer blob, move `dir` into `layers/`, and add
     /// the layer to the state.
     fn commit_layer(
@@ -912,11 +445,6 @@ impl<'a> StageExec<'a> {
         self.history(text, false);
         Ok(())
     }
-}
-
-enum SourceRoot {
-    Context,
-    Layers(Vec<PathBuf>),
 }
 
 /// The files of COPY/ADD heredocs, staged under `tmp/` for the copy.

@@ -10,6 +10,7 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod executor;
 pub mod expand;
+pub mod fsck;
 pub mod heredoc;
 pub mod plan;
 pub mod rootfs_view;

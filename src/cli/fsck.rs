@@ -1,7 +1,14 @@
 //! `skiff fsck [--repair]`: check the store, one line per finding.
+//!
+//! The pass is put together here, above every module that owns files in
+//! the store: the store checks its blobs, refs, layers, volumes and tmp/;
+//! the image module the manifests and configs of every tag revision; the
+//! build its cache; the supervisor its containers; the network its
+//! records and kernel objects. Each reads its files through its own types.
 
 use super::images::open_store;
 use crate::store::fsck::{self, Report};
+use crate::store::Store;
 use anyhow::Result;
 use clap::Args;
 use std::path::Path;
@@ -20,7 +27,7 @@ pub struct FsckArgs {
 /// Exit 0 when the store is sound, 1 when problems are left.
 pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     let store = open_store(root)?;
-    let outcome = fsck::fsck(&store, a.repair)?;
+    let outcome = fsck::fsck(&store, a.repair, check)?;
     print_findings(&outcome.report, a.verbose);
     let mut network = crate::network::fsck::check(root, a.repair)?;
     network.extend(crate::supervisor::forwarding::check(&store, a.repair)?);
@@ -100,6 +107,17 @@ pub fn fsck(root: &Path, a: FsckArgs) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// One pass over the store, changing nothing: each module checks what it
+/// owns, in this order (the store's `finish` needs to know which layers
+/// the others use).
+fn check(store: &Store) -> crate::store::Result<Report> {
+    let (mut scan, revisions) = fsck::scan::begin(store)?;
+    crate::image::fsck::check(&mut scan, &revisions);
+    crate::build::fsck::check(&mut scan)?;
+    crate::supervisor::fsck::check(&mut scan)?;
+    scan.finish()
 }
 
 fn plural(n: usize, what: &str) -> String {

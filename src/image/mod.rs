@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod fsck;
 pub mod import;
 pub mod layer_writer;
 pub mod local;

@@ -2,18 +2,30 @@
 //! `--tls-verify=false`), authentication (basic, or Bearer tokens from the
 //! realm a `WWW-Authenticate` challenge names), requests that re-authenticate
 //! once on 401, and the distribution API calls pull and push use.
+//!
+//! | concern | file |
+//! | --- | --- |
+//! | the session, requests, retry on 401, errors | `client.rs` |
+//! | scheme probing, `login`'s check | `client/connect.rs` |
+//! | basic and Bearer authentication | `client/token.rs` |
+//! | manifests, blobs, uploads | `client/api.rs` |
 
-use super::auth::{self, Challenge, Credentials};
-use super::manifest::MAX_MANIFEST_BYTES;
+use super::auth::{self, Credentials};
 use super::progress::{Progress, ProgressReader};
-use super::{Endpoint, RegistryError, Result, TransportOptions, DOCKER_HUB, DOCKER_HUB_API};
-use crate::store::Digest;
+use super::{Endpoint, RegistryError, Result, TransportOptions};
+use connect::negotiate;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use ureq::http;
+
+mod api;
+mod connect;
+mod token;
+
+pub use connect::check_login;
 
 pub type Response = http::Response<ureq::Body>;
 
@@ -140,117 +152,6 @@ pub fn header(resp: &Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// GET /v2/ over `scheme`; any HTTP answer is Ok, only transport errors fail.
-fn ping(agent: &ureq::Agent, base: &str) -> std::result::Result<Response, ureq::Error> {
-    let req = http::Request::builder()
-        .method(http::Method::GET)
-        .uri(format!("{base}/v2/"))
-        .body(ureq::SendBody::none())?;
-    agent.run(req)
-}
-
-/// Find the scheme the registry answers on. With TLS verification only
-/// https; without it https (unverified) first, then plain http.
-fn negotiate(agent: &ureq::Agent, ep: &Endpoint, tls_verify: bool) -> Result<(String, Response)> {
-    let https = format!("https://{}", ep.host);
-    let e = match ping(agent, &https) {
-        Ok(r) => return Ok((https, r)),
-        Err(e) => e,
-    };
-    if tls_verify {
-        let hint = if is_tls_error(&e) {
-            " (for a registry on plain http or with a self-signed certificate, use --tls-verify=false)"
-        } else {
-            ""
-        };
-        return Err(RegistryError::Unreachable {
-            target: ep.target(),
-            reason: format!("{}{hint}", describe(&e)),
-        });
-    }
-    let http_base = format!("http://{}", ep.host);
-    match ping(agent, &http_base) {
-        Ok(r) => Ok((http_base, r)),
-        Err(e2) => Err(RegistryError::Unreachable {
-            target: ep.target(),
-            reason: if describe(&e2) == describe(&e) {
-                describe(&e2)
-            } else {
-                format!("https: {}; http: {}", describe(&e), describe(&e2))
-            },
-        }),
-    }
-}
-
-/// The endpoint of a registry alone (for login).
-fn registry_endpoint(registry: &str) -> Endpoint {
-    if registry == DOCKER_HUB || registry == "index.docker.io" {
-        Endpoint {
-            registry: DOCKER_HUB.into(),
-            host: DOCKER_HUB_API.into(),
-            repository: String::new(),
-        }
-    } else {
-        Endpoint {
-            registry: registry.into(),
-            host: registry.into(),
-            repository: String::new(),
-        }
-    }
-}
-
-/// Check `creds` against `registry` (used by `skiff login`).
-pub fn check_login(registry: &str, creds: &Credentials, tls_verify: bool) -> Result<()> {
-    let ep = registry_endpoint(registry);
-    let agent = agent(tls_verify);
-    let (base, resp) = negotiate(&agent, &ep, tls_verify)?;
-    let client = Client {
-        agent,
-        ep,
-        base,
-        creds: Some(creds.clone()),
-        auth: Mutex::new(AuthState::Anonymous),
-        scopes: Mutex::new(Vec::new()),
-    };
-    match resp.status().as_u16() {
-        200 => Ok(()),
-        401 => {
-            let challenge = header(&resp, "www-authenticate")
-                .and_then(|h| auth::parse_challenge(&h))
-                .ok_or_else(|| {
-                    client.protocol(
-                        "GET /v2/ answered 401 without a usable WWW-Authenticate challenge",
-                    )
-                })?;
-            match challenge {
-                Challenge::Basic => {
-                    *client.lock_auth() = AuthState::Basic;
-                    let url = format!("{}/v2/", client.base);
-                    let resp = client
-                        .send_once(
-                            Method::Get,
-                            &url,
-                            &[],
-                            &Body::Empty,
-                            Some(&creds.basic_header()),
-                        )
-                        .map_err(|e| client.transfer("login", &e))?;
-                    match resp.status().as_u16() {
-                        200 => Ok(()),
-                        _ => Err(client.status_error("login", resp)),
-                    }
-                }
-                Challenge::Bearer { realm, service, .. } => client
-                    .fetch_token(&realm, service.as_deref(), &[])
-                    .map(|_| ()),
-            }
-        }
-        s => Err(client.protocol(&format!(
-            "GET /v2/ answered {s}: this does not look like a registry"
-        ))),
-    }
-}
-
 impl Client {
     /// Open a session for `ep`'s repository with the given token scopes
     /// (`repository:NAME:pull` and so on).
@@ -313,113 +214,6 @@ impl Client {
             target: self.target(),
             what: what.to_string(),
             reason: describe(e),
-        }
-    }
-
-    /// Apply a 401's challenge. Returns whether a retry can succeed.
-    fn reauth(&self, resp: &Response) -> Result<bool> {
-        let Some(challenge) =
-            header(resp, "www-authenticate").and_then(|h| auth::parse_challenge(&h))
-        else {
-            return Ok(false);
-        };
-        match challenge {
-            Challenge::Basic => {
-                let mut st = self.lock_auth();
-                if matches!(*st, AuthState::Basic) || self.creds.is_none() {
-                    // Either the credentials were just refused or there are none.
-                    *st = AuthState::Basic;
-                    return Ok(false);
-                }
-                *st = AuthState::Basic;
-                Ok(true)
-            }
-            Challenge::Bearer {
-                realm,
-                service,
-                scope,
-                ..
-            } => {
-                let scopes = {
-                    let mut s = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(sc) = scope {
-                        for one in sc.split(' ') {
-                            if !one.is_empty() && !s.iter().any(|x| x == one) {
-                                s.push(one.to_string());
-                            }
-                        }
-                    }
-                    s.clone()
-                };
-                let had = match &*self.lock_auth() {
-                    AuthState::Bearer { token, .. } => token.clone(),
-                    _ => None,
-                };
-                let token = self.fetch_token(&realm, service.as_deref(), &scopes)?;
-                let changed = had.as_deref() != Some(token.as_str());
-                *self.lock_auth() = AuthState::Bearer { token: Some(token) };
-                Ok(changed)
-            }
-        }
-    }
-
-    /// Ask the token server for a token covering `scopes`.
-    fn fetch_token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
-        let mut params = Vec::new();
-        if let Some(s) = service {
-            params.push(format!("service={}", enc(s)));
-        }
-        for s in scopes {
-            params.push(format!("scope={}", enc(s)));
-        }
-        if let Some(c) = &self.creds {
-            params.push(format!("account={}", enc(&c.username)));
-        }
-        let url = if params.is_empty() {
-            realm.to_string()
-        } else if realm.contains('?') {
-            format!("{realm}&{}", params.join("&"))
-        } else {
-            format!("{realm}?{}", params.join("&"))
-        };
-        let what = "token request";
-        let mut b = http::Request::builder().method(http::Method::GET).uri(&url);
-        if let Some(c) = &self.creds {
-            b = b.header("Authorization", c.basic_header());
-        }
-        let req = b
-            .body(ureq::SendBody::none())
-            .map_err(|e| RegistryError::Invalid(format!("token realm {realm}: {e}")))?;
-        let resp = self
-            .agent
-            .run(req)
-            .map_err(|e| RegistryError::Unreachable {
-                target: self.target(),
-                reason: format!("token server {realm}: {}", describe(&e)),
-            })?;
-        if resp.status().as_u16() != 200 {
-            return Err(self.status_error(what, resp));
-        }
-        let body = read_limited(resp, 1 << 20).map_err(|e| self.transfer(what, &e))?;
-        #[derive(serde::Deserialize)]
-        struct Token {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let t: Token = serde_json::from_slice(&body).map_err(|e| {
-            self.protocol(&format!("token server {realm} answered invalid JSON: {e}"))
-        })?;
-        t.token
-            .or(t.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| self.protocol(&format!("token server {realm} answered no token")))
-    }
-
-    fn auth_header(&self) -> Option<String> {
-        match &*self.lock_auth() {
-            AuthState::Anonymous => None,
-            AuthState::Basic => self.creds.as_ref().map(Credentials::basic_header),
-            AuthState::Bearer { token, .. } => token.as_ref().map(|t| format!("Bearer {t}")),
         }
     }
 
@@ -556,210 +350,6 @@ impl Client {
                         .unwrap_or_default()
                 ),
             },
-        }
-    }
-
-    fn repo_url(&self, tail: &str) -> String {
-        format!("{}/v2/{}/{tail}", self.base, self.ep.repository)
-    }
-
-    /// An absolute URL for a `Location` header.
-    fn absolute(&self, loc: &str) -> String {
-        if loc.starts_with("http://") || loc.starts_with("https://") {
-            loc.to_string()
-        } else if loc.starts_with('/') {
-            format!("{}{loc}", self.base)
-        } else {
-            format!("{}/{loc}", self.base)
-        }
-    }
-
-    /// GET a manifest by tag or digest: (bytes, Content-Type, Docker-Content-Digest).
-    pub fn get_manifest(
-        &self,
-        reference: &str,
-    ) -> Result<(Vec<u8>, Option<String>, Option<String>)> {
-        let what = format!("manifest {reference}");
-        let resp = self.call(
-            Method::Get,
-            &self.repo_url(&format!("manifests/{reference}")),
-            &[("Accept", super::manifest::ACCEPT_MANIFESTS)],
-            &Body::Empty,
-            &what,
-        )?;
-        if resp.status().as_u16() != 200 {
-            return Err(self.status_error(&what, resp));
-        }
-        let ct = header(&resp, "content-type");
-        let dcd = header(&resp, "docker-content-digest");
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES).map_err(|e| self.transfer(&what, &e))?;
-        Ok((bytes, ct, dcd))
-    }
-
-    /// GET a blob; the caller streams and verifies the body.
-    pub fn get_blob(&self, digest: &Digest) -> Result<Response> {
-        let what = format!("blob {digest}");
-        let resp = self.call(
-            Method::Get,
-            &self.repo_url(&format!("blobs/{digest}")),
-            &[],
-            &Body::Empty,
-            &what,
-        )?;
-        if resp.status().as_u16() != 200 {
-            return Err(self.status_error(&what, resp));
-        }
-        Ok(resp)
-    }
-
-    /// HEAD a blob: whether the repository already has it.
-    pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
-        let what = format!("blob {digest}");
-        let resp = self.call(
-            Method::Head,
-            &self.repo_url(&format!("blobs/{digest}")),
-            &[],
-            &Body::Empty,
-            &what,
-        )?;
-        match resp.status().as_u16() {
-            200 => Ok(true),
-            404 => Ok(false),
-            _ => Err(self.status_error(&what, resp)),
-        }
-    }
-
-    /// POST an upload, asking to mount `digest` from `from` when given.
-    pub fn start_upload(&self, digest: &Digest, mount_from: Option<&str>) -> Result<Upload> {
-        let what = format!("upload of blob {digest}");
-        let url = match mount_from {
-            Some(from) => self.repo_url(&format!(
-                "blobs/uploads/?mount={}&from={}",
-                enc(&digest.to_string()),
-                enc(from)
-            )),
-            None => self.repo_url("blobs/uploads/"),
-        };
-        let resp = self.call(Method::Post, &url, &[], &Body::Empty, &what)?;
-        match resp.status().as_u16() {
-            201 if mount_from.is_some() => Ok(Upload::Mounted),
-            202 => {
-                let location = header(&resp, "location")
-                    .ok_or_else(|| self.protocol("upload answered 202 without a Location"))?;
-                let min_chunk = header(&resp, "oci-chunk-min-length")
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                Ok(Upload::Session {
-                    location: self.absolute(&location),
-                    min_chunk,
-                })
-            }
-            _ => Err(self.status_error(&what, resp)),
-        }
-    }
-
-    /// Send `len` bytes of `path` in one PUT that also closes the upload.
-    pub fn put_monolithic(&self, location: &str, digest: &Digest, body: &Body) -> Result<()> {
-        let what = format!("upload of blob {digest}");
-        let url = with_query(location, "digest", &digest.to_string());
-        let resp = self.call(
-            Method::Put,
-            &url,
-            &[("Content-Type", "application/octet-stream")],
-            body,
-            &what,
-        )?;
-        self.check_blob_created(&what, digest, resp)
-    }
-
-    /// PATCH one chunk at `start`; returns the next location.
-    pub fn patch_chunk(
-        &self,
-        location: &str,
-        digest: &Digest,
-        start: u64,
-        body: &Body,
-    ) -> Result<String> {
-        let what = format!("upload of blob {digest}");
-        let len = match body {
-            Body::File { len, .. } => *len,
-            Body::Bytes(b) => b.len() as u64,
-            Body::Empty => 0,
-        };
-        let range = format!("{start}-{}", start + len.saturating_sub(1));
-        let resp = self.call(
-            Method::Patch,
-            location,
-            &[
-                ("Content-Type", "application/octet-stream"),
-                ("Content-Range", range.as_str()),
-            ],
-            body,
-            &what,
-        )?;
-        match resp.status().as_u16() {
-            202 | 204 => {
-                let loc = header(&resp, "location").unwrap_or_else(|| location.to_string());
-                Ok(self.absolute(&loc))
-            }
-            416 => Err(RegistryError::Transfer {
-                target: self.target(),
-                what,
-                reason: format!(
-                    "the registry refused the chunk at byte {start} (416 Range Not Satisfiable)"
-                ),
-            }),
-            _ => Err(self.status_error(&what, resp)),
-        }
-    }
-
-    /// Close a chunked upload with a PUT carrying the digest.
-    pub fn finish_upload(&self, location: &str, digest: &Digest) -> Result<()> {
-        let what = format!("upload of blob {digest}");
-        let url = with_query(location, "digest", &digest.to_string());
-        let resp = self.call(Method::Put, &url, &[], &Body::Empty, &what)?;
-        self.check_blob_created(&what, digest, resp)
-    }
-
-    fn check_blob_created(&self, what: &str, digest: &Digest, resp: Response) -> Result<()> {
-        match resp.status().as_u16() {
-            201 | 204 => {
-                if let Some(d) = header(&resp, "docker-content-digest") {
-                    if let Ok(got) = d.parse::<Digest>() {
-                        if &got != digest {
-                            return Err(RegistryError::DigestMismatch {
-                                target: self.target(),
-                                what: what.to_string(),
-                                expected: digest.clone(),
-                                actual: got,
-                            });
-                        }
-                    }
-                }
-                Ok(())
-            }
-            _ => Err(self.status_error(what, resp)),
-        }
-    }
-
-    /// PUT a manifest under `reference`; returns the digest the registry reports.
-    pub fn put_manifest(
-        &self,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> Result<Option<String>> {
-        let what = format!("manifest {reference}");
-        let resp = self.call(
-            Method::Put,
-            &self.repo_url(&format!("manifests/{reference}")),
-            &[("Content-Type", media_type)],
-            &Body::Bytes(bytes),
-            &what,
-        )?;
-        match resp.status().as_u16() {
-            200 | 201 | 202 | 204 => Ok(header(&resp, "docker-content-digest")),
-            _ => Err(self.status_error(&what, resp)),
         }
     }
 }

@@ -1,12 +1,19 @@
 //! `ContainerSpec`: everything the runtime needs to start one container,
 //! computed from the image config and the `run` options with docker's rules.
 //! Pure: no I/O here (the CLI reads env files and looks up host variables),
-//! so every rule is unit tested below.
+//! so every rule is unit tested below. `-v`/`--tmpfs` parsing is
+//! `spec/mounts.rs`, `--env-file`'s format `spec/env_file.rs`.
 
 use super::error::{Result, RuntimeError};
 use crate::image::config::ContainerConfig;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod env_file;
+mod mounts;
+
+pub use env_file::{env_file_checked, env_file_lines, MAX_ENV_LINE};
+pub use mounts::{absolute_volume, parse_tmpfs, parse_volume};
 
 /// The PATH a container gets when its image sets none (docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -455,190 +462,10 @@ pub fn parse_cpus(s: &str) -> Result<u64> {
     Ok(quota)
 }
 
-fn check_target(t: &str, what: &str) -> Result<()> {
-    if !t.starts_with('/') {
-        return Err(RuntimeError::Invalid(format!(
-            "{what}: the container path {t:?} must be absolute"
-        )));
-    }
-    if t.split('/').any(|c| c == "..") {
-        return Err(RuntimeError::Invalid(format!(
-            "{what}: the container path {t:?} must not contain .."
-        )));
-    }
-    Ok(())
-}
-
-/// `SRC:DST[:ro|rw]`.
-/// docker's rule for `-v` sources: one that starts with `.` is a host path
-/// relative to the working directory `cwd`; it is made absolute here, so
-/// the container's recorded options mean the same from any directory.
-pub fn absolute_volume(v: &str, cwd: &Path) -> String {
-    match v.split_once(':') {
-        Some((src, rest)) if src.starts_with('.') => {
-            let mut p = cwd.to_path_buf();
-            for c in src.split('/') {
-                match c {
-                    "" | "." => {}
-                    ".." => {
-                        p.pop();
-                    }
-                    c => p.push(c),
-                }
-            }
-            format!("{}:{rest}", p.display())
-        }
-        _ => v.to_string(),
-    }
-}
-
-pub fn parse_volume(v: &str) -> Result<BindMount> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => {
-            return Err(RuntimeError::Invalid(format!(
-                "invalid volume spec {v:?} (expected /host/path:/container/path[:ro])"
-            )))
-        }
-    };
-    let volume = if src.starts_with('/') {
-        None
-    } else {
-        crate::store::volumes::check_volume_name(src).map_err(|e| {
-            RuntimeError::Invalid(format!(
-                "invalid volume spec {v:?}: {e}; a host path is absolute or starts with ./ or ../"
-            ))
-        })?;
-        Some(src.to_string())
-    };
-    check_target(dst, &format!("volume {v:?}"))?;
-    let mut readonly = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => readonly = true,
-            "rw" | "z" | "Z" | "rbind" => {}
-            _ => {
-                return Err(RuntimeError::Invalid(format!(
-                    "invalid volume option {o:?} in {v:?}"
-                )))
-            }
-        }
-    }
-    Ok(BindMount {
-        source: if volume.is_some() {
-            PathBuf::new()
-        } else {
-            PathBuf::from(src)
-        },
-        target: dst.to_string(),
-        readonly,
-        volume,
-    })
-}
-
-/// `PATH[:opt,opt,...]`; defaults as docker: noexec, nosuid, nodev.
-pub fn parse_tmpfs(t: &str) -> Result<TmpfsMount> {
-    let (path, opts) = t.split_once(':').unwrap_or((t, ""));
-    check_target(path, &format!("--tmpfs {t:?}"))?;
-    let mut m = TmpfsMount {
-        target: path.to_string(),
-        readonly: false,
-        noexec: true,
-        nosuid: true,
-        nodev: true,
-        data: String::new(),
-    };
-    let mut data = Vec::new();
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => m.readonly = true,
-            "rw" => m.readonly = false,
-            "exec" => m.noexec = false,
-            "noexec" => m.noexec = true,
-            "suid" => m.nosuid = false,
-            "nosuid" => m.nosuid = true,
-            "dev" => m.nodev = false,
-            "nodev" => m.nodev = true,
-            _ if ["size=", "mode=", "uid=", "gid=", "nr_inodes="]
-                .iter()
-                .any(|p| o.starts_with(p)) =>
-            {
-                data.push(o)
-            }
-            _ => {
-                return Err(RuntimeError::Invalid(format!(
-                    "invalid tmpfs option {o:?} in {t:?}"
-                )))
-            }
-        }
-    }
-    m.data = data.join(",");
-    Ok(m)
-}
-
-/// Longest env file line docker reads (its line scanner's limit).
-pub const MAX_ENV_LINE: usize = 64 * 1024;
-
-/// The lines of the env file `file` (its bytes `data`), checked with
-/// docker's rules: a variable name holds no whitespace (`export A=1` and
-/// `A = 1` are refused), the file is UTF-8 without NUL bytes, a line is at
-/// most 64 KiB. Errors name the file and line.
-pub fn env_file_checked(file: &str, data: &[u8]) -> Result<Vec<String>> {
-    let bad =
-        |n: usize, why: String| RuntimeError::Invalid(format!("env file {file}, line {n}: {why}"));
-    let mut out = Vec::new();
-    for (i, raw) in data.split(|&b| b == b'\n').enumerate() {
-        let n = i + 1;
-        if raw.len() > MAX_ENV_LINE {
-            return Err(bad(
-                n,
-                format!("the line is longer than {MAX_ENV_LINE} bytes"),
-            ));
-        }
-        if raw.contains(&0) {
-            return Err(bad(n, "the line contains a NUL byte".into()));
-        }
-        let line = std::str::from_utf8(raw)
-            .map_err(|_| bad(n, "the line is not valid UTF-8".into()))?
-            .trim_end_matches('\r');
-        let t = line.trim_start();
-        if t.is_empty() || t.starts_with('#') {
-            out.push(line.to_string());
-            continue;
-        }
-        let name = match t.split_once('=') {
-            Some((name, _)) => name,
-            None => t.trim_end(),
-        };
-        if name.is_empty() {
-            return Err(bad(n, format!("{t:?} has no variable name")));
-        }
-        if name.contains(char::is_whitespace) {
-            return Err(bad(
-                n,
-                format!("variable {name:?} contains whitespace (write NAME=value, without `export` or spaces around =)"),
-            ));
-        }
-        out.push(line.to_string());
-    }
-    if out.last().is_some_and(|l| l.is_empty()) {
-        out.pop();
-    }
-    Ok(out)
-}
-
-/// Lines of an env file, with docker's format (comments, blank lines).
-pub fn env_file_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.trim_end_matches('\r').to_string())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn cfg(ep: Option<&[&str]>, cmd: Option<&[&str]>) -> ContainerConfig {
         ContainerConfig {

@@ -33,6 +33,7 @@ pub mod copy_root;
 pub mod daemon;
 pub mod filter;
 pub mod forwarding;
+pub mod fsck;
 pub mod health;
 pub mod keeper;
 pub mod log;
