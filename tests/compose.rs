@@ -10,8 +10,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -145,25 +143,7 @@ fn get_in(path: &str, port: u16) -> Result<String, String> {
     std::thread::spawn(move || {
         let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
         nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
-        let mut s =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
-                .map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-            .map_err(|e| format!("write: {e}"))?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)
-            .map_err(|e| format!("read: {e}"))?;
-        if !out.starts_with("HTTP/1.1 200") {
-            return Err(format!("answer {out:?}"));
-        }
-        Ok(out
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or("")
-            .trim()
-            .to_string())
+        http_get_body(port, Duration::from_secs(10))
     })
     .join()
     .expect("thread")

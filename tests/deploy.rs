@@ -9,8 +9,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -117,31 +116,9 @@ impl Store {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// GET / : the body, or why it failed.
 fn get(port: u16) -> Result<String, String> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
-        .map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-        .map_err(|e| format!("write: {e}"))?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)
-        .map_err(|e| format!("read: {e}"))?;
-    if !out.starts_with("HTTP/1.1 200") {
-        return Err(format!("answer {out:?}"));
-    }
-    out.split("\r\n\r\n")
-        .nth(1)
-        .map(|b| b.trim().to_string())
-        .ok_or_else(|| format!("no body in {out:?}"))
+    http_get_body(port, Duration::from_secs(10))
 }
 
 fn wait_answer(port: u16, want: &str) -> bool {

@@ -8,30 +8,12 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-/// A store whose containers are removed when the test ends, pass or fail.
-struct Store(TestStore);
-
-impl std::ops::Deref for Store {
-    type Target = TestStore;
-    fn deref(&self) -> &TestStore {
-        &self.0
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = self.0.run(&["ps", "-a", "-q"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.0.run(&["rm", "-f", id]);
-        }
-    }
-}
+type Store = CleanStore;
 
 fn busybox() -> Store {
-    Store(TestStore::new().with_busybox())
+    CleanStore(TestStore::new().with_busybox())
 }
 
 /// Build `tag` from a Dockerfile text over busybox:fixture.
@@ -75,13 +57,6 @@ fn ps_line(s: &Store, c: &str) -> String {
         .find(|l| l.split_whitespace().nth(1) == Some(c))
         .unwrap_or_default()
         .to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 #[test]

@@ -23,11 +23,6 @@ const PASS: &str = "s3cret-pass";
 
 // ------------------------------------------------------------ helpers
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {

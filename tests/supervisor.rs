@@ -13,37 +13,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A test store whose containers are removed (`rm -f`) when it is
-/// dropped, even when the test fails: supervisors outlive the test
-/// process otherwise.
-struct Store(TestStore);
-
-impl std::ops::Deref for Store {
-    type Target = TestStore;
-    fn deref(&self) -> &TestStore {
-        &self.0
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = self.0.run(&["ps", "-a", "-q"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.0.run(&["rm", "-f", id]);
-        }
-    }
-}
+type Store = CleanStore;
 
 fn busybox() -> Store {
-    Store(TestStore::new().with_busybox())
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    CleanStore(TestStore::new().with_busybox())
 }
 
 /// Poll `f` every 20 ms until it is true or `limit` passes.
@@ -417,7 +390,7 @@ fn published_port_is_served_and_survives_a_restart() {
 
 #[test]
 fn node_killed_with_sigkill_answers_again_on_its_port() {
-    let s = Store(TestStore::new().with_node());
+    let s = CleanStore(TestStore::new().with_node());
     let port = free_port();
     let p = format!("127.0.0.1:{port}:3000");
     let app = tempfile::tempdir().expect("tmp");

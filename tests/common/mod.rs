@@ -158,3 +158,55 @@ pub fn have(cmd: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// A TCP port free on the host's loopback at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET /` over HTTP/1.0 to 127.0.0.1:`port`: the trimmed body of a 200
+/// answer, or what went wrong (connect, write, read, another status).
+pub fn http_get_body(port: u16, read_timeout: std::time::Duration) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr = ([127, 0, 0, 1], port).into();
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(read_timeout))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .map_err(|e| format!("read: {e}"))?;
+    let status = out.lines().next().unwrap_or("");
+    if !(status.starts_with("HTTP/1.") && status.split(' ').nth(1) == Some("200")) {
+        return Err(format!("answer {out:?}"));
+    }
+    out.split("\r\n\r\n")
+        .nth(1)
+        .map(|b| b.trim().to_string())
+        .ok_or_else(|| format!("no body in {out:?}"))
+}
+
+/// A test store whose containers are removed (`rm -f`) when it is dropped,
+/// even when the test fails: supervisors outlive the test process otherwise.
+pub struct CleanStore(pub TestStore);
+
+impl std::ops::Deref for CleanStore {
+    type Target = TestStore;
+    fn deref(&self) -> &TestStore {
+        &self.0
+    }
+}
+
+impl Drop for CleanStore {
+    fn drop(&mut self) {
+        let ids = self.0.run(&["ps", "-a", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.0.run(&["rm", "-f", id]);
+        }
+    }
+}
