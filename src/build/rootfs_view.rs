@@ -4,7 +4,6 @@
 //! "is /app a directory in the image?" and to read /etc/passwd for --chown.
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 pub struct RootfsView {
@@ -12,22 +11,7 @@ pub struct RootfsView {
     layers: Vec<PathBuf>,
 }
 
-fn is_whiteout(m: &fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    xattr_get(dir, "trusted.overlay.opaque").as_deref() == Some(b"y")
-}
-
-fn xattr_get(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    let n = std::ffi::CString::new(name).ok()?;
-    let mut buf = [0u8; 8];
-    // SAFETY: valid NUL-terminated strings and a buffer of the given length.
-    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (r >= 0).then(|| buf[..r as usize].to_vec())
-}
+use crate::sys::xattr::{is_overlay_opaque as is_opaque, is_overlay_whiteout as is_whiteout};
 
 impl RootfsView {
     /// `layers_bottom_first` as `LocalImage::layer_dirs` returns them.
@@ -110,12 +94,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let p = std::ffi::CString::new(up.join("opq").as_os_str().as_encoded_bytes()).unwrap();
-        let n = std::ffi::CString::new("trusted.overlay.opaque").unwrap();
-        assert_eq!(
-            unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) },
-            0
-        );
+        crate::sys::xattr::set(&up.join("opq"), "trusted.overlay.opaque", b"y").unwrap();
         let v = RootfsView::new(&[low, up]);
         assert!(v.is_dir("/app"));
         assert!(v.find("/app/old").is_none());

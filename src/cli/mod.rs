@@ -233,7 +233,7 @@ pub fn main() -> i32 {
     let root = store_root(&cli.root);
     let command = groups::flatten(cli.command);
     if command.only_prints() {
-        crate::runtime::sys::default_sigpipe();
+        crate::sys::signal::default_sigpipe();
     }
     let result = match command {
         Command::Build(a) => build::build(&root, a),

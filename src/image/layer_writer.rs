@@ -13,7 +13,7 @@
 //! entry.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -24,6 +24,7 @@ use flate2::{Compression, GzBuilder};
 use tar::{Builder, EntryType, Header};
 
 use crate::store::digest::{Digest, HashingWriter};
+use crate::sys::xattr;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
@@ -416,115 +417,38 @@ fn xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, LayerWriteError> {
     Ok(out)
 }
 
-/// `llistxattr`/`lgetxattr`, never following symlinks.
-mod xattr {
-    use super::*;
-
-    fn cpath(path: &Path) -> io::Result<CString> {
-        CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-    }
-
-    fn unsupported(e: &io::Error) -> bool {
-        e.raw_os_error() == Some(libc::ENOTSUP)
-    }
-
-    /// Call `f(buf)` (a size query when `buf` is empty) until the value fits.
-    fn sized(mut f: impl FnMut(&mut [u8]) -> isize) -> io::Result<Vec<u8>> {
-        loop {
-            let n = f(&mut []);
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut buf = vec![0u8; n as usize];
-            let m = f(&mut buf);
-            if m < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::ERANGE) {
-                    continue; // grew in between
-                }
-                return Err(e);
-            }
-            buf.truncate(m as usize);
-            return Ok(buf);
-        }
-    }
-
-    pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-        let c = cpath(path)?;
-        let raw = sized(|buf| {
-            // SAFETY: buf pointer and length agree (a null pointer with 0 asks the size).
-            unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
-        });
-        match raw {
-            Ok(raw) => Ok(raw
-                .split(|&b| b == 0)
-                .filter(|n| !n.is_empty())
-                .map(<[u8]>::to_vec)
-                .collect()),
-            Err(e) if unsupported(&e) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn get(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let c = cpath(path)?;
-        let n = CString::new(name)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains NUL"))?;
-        let v = sized(|buf| {
-            // SAFETY: buf pointer and length agree.
-            unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
-        });
-        match v {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.raw_os_error() == Some(libc::ENODATA) || unsupported(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::image::unpack::{unpack_layer, UnpackOptions};
     use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 
-    fn c(p: &Path) -> CString {
-        CString::new(p.as_os_str().as_bytes()).unwrap()
-    }
-
     fn setx(p: &Path, name: &str, value: &[u8]) -> bool {
-        let n = CString::new(name).unwrap();
-        unsafe {
-            libc::lsetxattr(
-                c(p).as_ptr(),
-                n.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            ) == 0
-        }
+        xattr::set(p, name, value).is_ok()
     }
 
     fn mknod(p: &Path, kind: libc::mode_t, major: u32, minor: u32) {
-        let r = unsafe { libc::mknod(c(p).as_ptr(), kind | 0o644, libc::makedev(major, minor)) };
-        assert_eq!(r, 0, "mknod {}", p.display());
+        use nix::sys::stat::{makedev, Mode, SFlag};
+        nix::sys::stat::mknod(
+            p,
+            SFlag::from_bits_truncate(kind),
+            Mode::from_bits_truncate(0o644),
+            makedev(major as u64, minor as u64),
+        )
+        .unwrap_or_else(|e| panic!("mknod {}: {e}", p.display()));
     }
 
     fn set_mtime(p: &Path, secs: i64) {
-        let t = libc::timespec {
-            tv_sec: secs,
-            tv_nsec: 0,
-        };
-        let r = unsafe {
-            libc::utimensat(
-                libc::AT_FDCWD,
-                c(p).as_ptr(),
-                [t, t].as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        assert_eq!(r, 0);
+        use nix::sys::time::TimeSpec;
+        let t = TimeSpec::new(secs, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
     }
 
     fn chmod(p: &Path, mode: u32) {
@@ -700,27 +624,13 @@ mod tests {
         let (a, b) = (describe(&src), describe(&dest));
         assert_eq!(a, b);
         assert!(a.iter().any(|l| l.contains("user.u")), "{a:?}");
-        let n = CString::new("trusted.overlay.origin").unwrap();
-        let r = unsafe {
-            libc::lgetxattr(
-                c(&dest.join("0first")).as_ptr(),
-                n.as_ptr(),
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        assert!(r < 0);
+        let first = dest.join("0first");
+        assert!(matches!(
+            xattr::get(&first, b"trusted.overlay.origin"),
+            Ok(None)
+        ));
         if selinux {
-            let n = CString::new("security.selinux").unwrap();
-            let r = unsafe {
-                libc::lgetxattr(
-                    c(&dest.join("0first")).as_ptr(),
-                    n.as_ptr(),
-                    std::ptr::null_mut(),
-                    0,
-                )
-            };
-            assert!(r < 0);
+            assert!(matches!(xattr::get(&first, b"security.selinux"), Ok(None)));
         }
     }
 

@@ -387,7 +387,7 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     let pids = if all { r.pids() } else { vec![r.pid] };
     for p in pids {
-        crate::runtime::sys::kill(Pid::from_raw(p), sig)
+        crate::sys::signal::kill(Pid::from_raw(p), sig)
             .map_err(|e| OciError::Invalid(format!("cannot send signal {sig} to {p}: {e}")))?;
     }
     // A frozen process dies only once thawed (runc thaws for SIGKILL too).

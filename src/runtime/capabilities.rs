@@ -59,9 +59,7 @@ pub fn limit_bounding_set() -> Result<()> {
         if keep & (1 << cap) != 0 {
             continue;
         }
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(err) = crate::sys::caps::bounding_drop(cap) {
             if err.raw_os_error() == Some(libc::EINVAL) {
                 break; // past the last capability this kernel knows
             }
@@ -71,72 +69,21 @@ pub fn limit_bounding_set() -> Result<()> {
             });
         }
     }
-    // SAFETY: prctl with integer arguments.
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    let _ = crate::sys::caps::ambient_clear();
     Ok(())
 }
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const CAP_V3: u32 = 0x2008_0522;
 
 /// Permitted and effective = default set (within what the process still
 /// has: nothing for a non-root user), inheritable empty.
 pub fn apply_process_sets() -> Result<()> {
-    let mut hdr = CapHeader {
-        version: CAP_V3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, as capget(2) wants for v3.
-    if unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut hdr as *mut CapHeader,
-            data.as_mut_ptr(),
-        )
-    } != 0
-    {
-        return Err(RuntimeError::last_os("capget"));
-    }
-    let permitted = (data[0].permitted as u64 | (data[1].permitted as u64) << 32) & default_mask();
-    let set = [
-        CapData {
-            effective: permitted as u32,
-            permitted: permitted as u32,
-            inheritable: 0,
-        },
-        CapData {
-            effective: (permitted >> 32) as u32,
-            permitted: (permitted >> 32) as u32,
-            inheritable: 0,
-        },
-    ];
-    // SAFETY: as above.
-    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, set.as_ptr()) } != 0 {
-        return Err(RuntimeError::last_os("capset"));
-    }
-    Ok(())
+    let now = crate::sys::caps::get().map_err(RuntimeError::os("capget"))?;
+    let permitted = now.permitted & default_mask();
+    crate::sys::caps::set(crate::sys::caps::Sets {
+        effective: permitted,
+        permitted,
+        inheritable: 0,
+    })
+    .map_err(RuntimeError::os("capset"))
 }
 
 #[cfg(test)]

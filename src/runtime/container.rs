@@ -370,7 +370,7 @@ impl Running {
         if self.status.is_some() {
             return Ok(());
         }
-        super::sys::kill(self.pid, sig.raw()).map_err(|source| RuntimeError::Sys {
+        crate::sys::signal::kill(self.pid, sig.raw()).map_err(|source| RuntimeError::Sys {
             what: format!("send {sig} to the container"),
             source,
         })

@@ -50,6 +50,11 @@ impl RuntimeError {
             source: std::io::Error::from_raw_os_error(e as i32),
         }
     }
+    /// For the `io::Error` of a `crate::sys` call.
+    pub fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let what = what.into();
+        move |source| RuntimeError::Sys { what, source }
+    }
     pub fn last_os(what: impl Into<String>) -> RuntimeError {
         RuntimeError::Sys {
             what: what.into(),

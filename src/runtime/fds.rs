@@ -4,12 +4,12 @@
 //! descriptors the caller chose are moved onto 0, 1 and 2.
 
 use super::error::{Result, RuntimeError};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 /// close_range(3, ~0, CLOSE_RANGE_CLOEXEC), or a walk of /proc/self/fd on
 /// kernels before 5.11.
 pub fn cloexec_from_3() -> Result<()> {
-    if super::sys::close_range_cloexec(3).is_ok() {
+    if crate::sys::fd::close_range_cloexec(3).is_ok() {
         return Ok(());
     }
     let dir = std::fs::read_dir("/proc/self/fd").map_err(RuntimeError::io(
@@ -21,8 +21,7 @@ pub fn cloexec_from_3() -> Result<()> {
         .filter(|&fd| fd > 2)
         .collect();
     for fd in fds {
-        // SAFETY: setting FD_CLOEXEC on a descriptor number; harmless if stale.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let _ = crate::sys::fd::set_cloexec(fd); // harmless if stale
     }
     Ok(())
 }
@@ -32,21 +31,22 @@ pub fn cloexec_from_3() -> Result<()> {
 pub fn install_stdio(fds: [&OwnedFd; 3]) -> Result<()> {
     let mut high = Vec::with_capacity(3);
     for fd in fds {
-        // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor.
-        let h = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if h < 0 {
-            return Err(RuntimeError::last_os("duplicate a stdio descriptor"));
-        }
-        high.push(h);
+        high.push(
+            crate::sys::fd::dup_above(fd.as_fd(), 3)
+                .map_err(RuntimeError::os("duplicate a stdio descriptor"))?,
+        );
     }
     for (target, h) in high.into_iter().enumerate() {
-        // SAFETY: dup2 onto 0..2; the duplicate is closed afterwards.
-        unsafe {
-            if libc::dup2(h, target as RawFd) < 0 {
-                return Err(RuntimeError::last_os("install a stdio descriptor"));
-            }
-            libc::close(h);
-        }
+        crate::sys::fd::dup_onto(h.as_fd(), target as RawFd)
+            .map_err(RuntimeError::os("install a stdio descriptor"))?;
     }
     Ok(())
+}
+
+/// Make `fd` the descriptor 0 (stdin).
+pub fn install_stdin(fd: &OwnedFd) -> Result<()> {
+    crate::sys::fd::dup_onto(fd.as_fd(), 0).map_err(|e| RuntimeError::Sys {
+        what: "dup2 /dev/null onto stdin".into(),
+        source: e,
+    })
 }

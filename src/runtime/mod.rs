@@ -47,7 +47,6 @@ pub mod seccomp;
 pub mod signals;
 pub mod signum;
 pub mod spec;
-pub mod sys;
 pub mod terminal;
 pub mod user;
 

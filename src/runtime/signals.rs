@@ -89,8 +89,7 @@ pub fn reset_for_exec() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: resetting a disposition to the default is always sound.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        crate::sys::signal::reset_to_default(sig);
     }
     let _ =
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);

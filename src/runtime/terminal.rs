@@ -5,7 +5,7 @@
 
 use super::error::{Result, RuntimeError};
 use nix::sys::termios::{self, SetArg, Termios};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// Container side: open a new pty in the container's /dev/pts and make its
 /// slave the controlling terminal and stdio. Returns the master.
@@ -22,12 +22,11 @@ pub fn open_console() -> Result<OwnedFd> {
         .open(&name)
         .map_err(RuntimeError::io("cannot open", std::path::Path::new(&name)))?
         .into();
-    // SAFETY: TIOCSCTTY on a tty we own; we are a session leader (setsid).
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(RuntimeError::last_os(
-            "make the pty the controlling terminal",
-        ));
-    }
+    // We are a session leader (setsid).
+    crate::sys::terminal::set_controlling(slave.as_fd()).map_err(|e| RuntimeError::Sys {
+        what: "make the pty the controlling terminal".into(),
+        source: e,
+    })?;
     super::fds::install_stdio([&slave, &slave, &slave])?;
     Ok(master.into())
 }
@@ -59,16 +58,5 @@ impl Drop for RawMode {
 
 /// Copy the window size of `from` (the user's terminal) to `to` (the master).
 pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
-    let mut ws: libc::winsize = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write a winsize.
-    unsafe {
-        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &ws);
-        }
-    }
+    crate::sys::terminal::copy_window_size(from, to);
 }

@@ -20,10 +20,10 @@
 use super::ports::PortSpec;
 use super::state::State;
 use super::{Result, SupervisorError, CONTROL_SOCKET};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{BufRead, BufReader, IoSlice, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
@@ -184,27 +184,9 @@ pub fn take_listeners(dir: &Path, timeout: Duration) -> Result<(Vec<PortSpec>, V
     let mut fds: Vec<OwnedFd> = Vec::new();
     while !reply.contains(&b'\n') && reply.len() < 64 * 1024 {
         let mut buf = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([RawFd; 16]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = match recvmsg::<()>(
-            s.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => m,
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(sys("no reply from the container's supervisor")(e.into())),
-        };
-        let n = msg.bytes;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmRights(raw) = c {
-                    // SAFETY: the kernel installed these descriptors for us.
-                    fds.extend(raw.into_iter().map(|r| unsafe { OwnedFd::from_raw_fd(r) }));
-                }
-            }
-        }
+        let (n, got) = crate::sys::socket::recv_with_fds(s.as_fd(), &mut buf, 16)
+            .map_err(sys("no reply from the container's supervisor"))?;
+        fds.extend(got);
         if n == 0 {
             break;
         }

@@ -34,7 +34,7 @@ use crate::store::events::Event as StoreEvent;
 use crate::store::Store;
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -179,21 +179,12 @@ fn handed_listeners(cfg: &RunConfig) -> Result<Option<Vec<Listener>>> {
     let mut out = Vec::with_capacity(n);
     for (i, spec) in cfg.ports.iter().enumerate() {
         let raw = FIRST_LISTEN_FD + i as RawFd;
-        // SAFETY: fstat and fcntl on a descriptor number are harmless.
-        let is_socket = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstat(raw, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
-        };
-        if !is_socket {
+        // `spawn_with` put this socket here for us alone; close-on-exec
+        // keeps it from the container's processes.
+        let Some(fd) = crate::sys::fd::adopt_inherited(raw, libc::S_IFSOCK) else {
             return Err(SupervisorError::Invalid(format!(
                 "handed-over listener {i} (descriptor {raw}) is not a socket"
             )));
-        }
-        // SAFETY: `spawn_with` put this socket here for us alone; keep it
-        // from the container's processes.
-        let fd = unsafe {
-            libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC);
-            OwnedFd::from_raw_fd(raw)
         };
         let l = Listener::from_fd(fd, spec.clone())?;
         let port = l.local_port();
@@ -244,11 +235,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
+    let _ = crate::sys::fd::set_nonblocking(fd.as_fd());
 }
 
 impl Supervisor {
@@ -467,8 +454,7 @@ impl Supervisor {
         if self.untrimmed && !(0..=IDLE_TRIM_MS).contains(&timeout) {
             timeout = IDLE_TRIM_MS;
         }
-        // SAFETY: a valid array of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        let n = crate::sys::fd::poll(&mut fds, timeout).map_or(-1, |n| n as i32);
         if n == 0
             && self.untrimmed
             && self.busy_at.elapsed() >= Duration::from_millis(IDLE_TRIM_MS as u64)

@@ -200,7 +200,7 @@ fn stop_foreground(store: &Store, i: &Info, timeout: u64) -> Result<()> {
         }
         false
     };
-    let _ = crate::runtime::sys::kill(pid, if timeout == 0 { Signum::KILL } else { sig }.raw());
+    let _ = crate::sys::signal::kill(pid, if timeout == 0 { Signum::KILL } else { sig }.raw());
     if !gone(Duration::from_secs(timeout)) {
         let _ = kill(pid, Signal::SIGKILL);
         gone(Duration::from_secs(5));

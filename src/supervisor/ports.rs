@@ -334,9 +334,9 @@ impl Forwarder {
                     revents: 0,
                 };
                 let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-                // SAFETY: one valid pollfd for the duration of the call.
-                let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-                n == 1 && getsockopt(&sock, sockopt::SocketError).is_ok_and(|e| e == 0)
+                let n = crate::sys::fd::poll(std::slice::from_mut(&mut pfd), ms);
+                n.is_ok_and(|n| n == 1)
+                    && getsockopt(&sock, sockopt::SocketError).is_ok_and(|e| e == 0)
             }
             Err(_) => false,
         }

@@ -9,8 +9,7 @@
 
 use super::{Result, SupervisorError};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// The descriptor the supervisor finds its report pipe on.
@@ -47,16 +46,12 @@ pub fn spawn_with(root: &Path, id: &str, handover: Handover) -> Result<()> {
     // Out of the way of descriptors 3, 4, … that the child's dup2s write.
     let mut high: Vec<OwnedFd> = Vec::with_capacity(handover.listeners.len());
     for fd in &handover.listeners {
-        // SAFETY: fcntl on a descriptor we own; the result is a new one we own.
-        let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
-        if n < 0 {
-            return Err(SupervisorError::Sys {
+        high.push(crate::sys::fd::dup_above(fd.as_fd(), 100).map_err(|e| {
+            SupervisorError::Sys {
                 what: "duplicate a listener".into(),
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        // SAFETY: fcntl just returned this new descriptor.
-        high.push(unsafe { OwnedFd::from_raw_fd(n) });
+                source: e,
+            }
+        })?);
     }
     let high_raw: Vec<RawFd> = high.iter().map(|f| f.as_raw_fd()).collect();
     let (r, w) =
@@ -89,29 +84,16 @@ pub fn spawn_with(root: &Path, id: &str, handover: Handover) -> Result<()> {
     if let Some((old, timeout)) = &handover.stop_first {
         cmd.env(STOP_FIRST_ENV, format!("{old}:{timeout}"));
     }
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
-    // dup2, fcntl) on descriptors that exist in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if w_raw == READY_FD {
-                if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(w_raw, READY_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // dup2 clears close-on-exec on the copies: they are inherited.
-            for (i, raw) in high_raw.iter().enumerate() {
-                if libc::dup2(*raw, FIRST_LISTEN_FD + i as RawFd) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    // In the child: its own session, the report pipe on 3, the listeners
+    // on 4, 5, … (inherited).
+    let mut placed = vec![(w_raw, READY_FD)];
+    placed.extend(
+        high_raw
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| (*raw, FIRST_LISTEN_FD + i as RawFd)),
+    );
+    crate::sys::process::detach_with_fds(&mut cmd, placed);
     let child = cmd.spawn().map_err(|e| SupervisorError::Sys {
         what: "start the supervisor".into(),
         source: e,
@@ -151,19 +133,9 @@ pub struct Ready(Option<std::fs::File>);
 impl Ready {
     /// Take fd 3 if it is the report pipe (`run -d`), else report nowhere.
     pub fn from_fd3() -> Ready {
-        // SAFETY: fstat on a descriptor number is harmless.
-        let is_pipe = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstat(READY_FD, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
-        };
-        if !is_pipe {
-            return Ready(None);
-        }
-        // SAFETY: fd 3 was set up for us by `spawn` and nobody else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(READY_FD) };
-        // SAFETY: mark it close-on-exec so the container never inherits it.
-        unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-        Ready(Some(std::fs::File::from(fd)))
+        // fd 3 was set up for us by `spawn`; close-on-exec so the
+        // container never inherits it.
+        Ready(crate::sys::fd::adopt_inherited(READY_FD, libc::S_IFIFO).map(std::fs::File::from))
     }
 
     pub fn ok(&mut self) {

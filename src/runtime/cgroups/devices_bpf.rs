@@ -9,13 +9,9 @@
 
 use super::devices::{DeviceRule, DEFAULT_ALLOW};
 use crate::runtime::error::{Result, RuntimeError};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use crate::sys::bpf;
+use std::os::fd::AsFd;
 use std::path::Path;
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_ATTACH: libc::c_long = 8;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,89 +91,17 @@ pub fn assemble(rules: &[DeviceRule]) -> Vec<Insn> {
     p
 }
 
-#[repr(C)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-    _rest: [u8; 64],
-}
-
-#[repr(C)]
-struct ProgAttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-    _rest: [u8; 44],
-}
-
-fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
-    // SAFETY: `attr` is a repr(C) bpf_attr prefix, zero-padded, sized by the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *const T,
-            std::mem::size_of::<T>(),
-        )
-    };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
-
 /// Load the default device program and attach it to the cgroup at `dir`.
 pub fn attach_default(dir: &Path) -> Result<()> {
     let prog = assemble(DEFAULT_ALLOW);
-    let license = c"Apache-2.0";
-    let mut name = [0u8; 16];
-    name[..12].copy_from_slice(b"skiff_device");
-    let load = ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: prog.len() as u32,
-        insns: prog.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 0,
-        log_size: 0,
-        log_buf: 0,
-        kern_version: 0,
-        prog_flags: 0,
-        prog_name: name,
-        prog_ifindex: 0,
-        expected_attach_type: BPF_CGROUP_DEVICE,
-        _rest: [0; 64],
-    };
     let err = |what: &str, e: std::io::Error| RuntimeError::Cgroup {
         path: dir.to_path_buf(),
         msg: format!("{what} the device BPF program: {e}"),
     };
-    // SAFETY: the kernel returned a new descriptor.
-    let prog_fd = unsafe {
-        OwnedFd::from_raw_fd(bpf(BPF_PROG_LOAD, &load).map_err(|e| err("cannot load", e))? as i32)
-    };
+    let prog_fd = bpf::load_cgroup_device(&prog, c"Apache-2.0", "skiff_device")
+        .map_err(|e| err("cannot load", e))?;
     let cg = std::fs::File::open(dir).map_err(|e| err("cannot open the cgroup for", e))?;
-    let attach = ProgAttachAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_bpf_fd: prog_fd.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: 0,
-        replace_bpf_fd: 0,
-        _rest: [0; 44],
-    };
-    bpf(BPF_PROG_ATTACH, &attach).map_err(|e| err("cannot attach", e))?;
+    bpf::attach_cgroup_device(cg.as_fd(), prog_fd.as_fd()).map_err(|e| err("cannot attach", e))?;
     Ok(())
 }
 

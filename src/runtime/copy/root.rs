@@ -10,7 +10,7 @@ use super::{CopyError, Result};
 use crate::runtime::rootfs::mounts::bind_volumes;
 use crate::runtime::rootfs::{overlay, RootfsPlan};
 use crate::runtime::spec::BindMount;
-use crate::runtime::sys;
+use crate::sys::fs::open_in_root;
 use nix::mount::MsFlags;
 use nix::sys::statfs::{fstatfs, FsType};
 use std::os::fd::{AsFd, OwnedFd};
@@ -62,7 +62,7 @@ impl ContainerRoot {
 
     /// Open `path` resolved inside the root (symlinks and `..` cannot leave it).
     pub fn open(&self, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
-        sys::open_in_root(self.fd.as_fd(), &path.to_string_lossy(), flags)
+        open_in_root(self.fd.as_fd(), &path.to_string_lossy(), flags)
     }
 }
 

@@ -86,10 +86,7 @@ pub fn limit_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
 /// setgroups, setgid, setuid (keeping capabilities across it) and the umask.
 pub fn switch_user(u: &User) -> Result<()> {
     use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
-        return Err(RuntimeError::last_os("set keep-capabilities"));
-    }
+    crate::sys::process::set_keep_caps(true).map_err(RuntimeError::os("set keep-capabilities"))?;
     let groups: Vec<Gid> = u
         .additional_gids()
         .iter()
@@ -101,8 +98,7 @@ pub fn switch_user(u: &User) -> Result<()> {
     setresgid(gid, gid, gid).map_err(RuntimeError::sys(format!("setgid {}", u.gid())))?;
     let uid = Uid::from_raw(u.uid());
     setresuid(uid, uid, uid).map_err(RuntimeError::sys(format!("setuid {}", u.uid())))?;
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    let _ = crate::sys::process::set_keep_caps(false);
     let umask = u.umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     Ok(())

@@ -49,9 +49,9 @@ pub fn main(ctx: &Context<'_>, chan: Channel) -> ! {
             code
         }
     };
-    // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
-    // the parent process whose memory we share copy-on-write.
-    unsafe { libc::_exit(code) }
+    // Without the atexit handlers and stdio flushing of the parent whose
+    // memory we share copy-on-write.
+    crate::sys::process::exit_now(code)
 }
 
 type Failure = (RuntimeError, Option<Channel>);
@@ -124,7 +124,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         nix::unistd::sethostname(h).map_err(RuntimeError::sys("sethostname"))?;
     }
     if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
-        crate::runtime::sys::setdomainname(d).map_err(|e| RuntimeError::Sys {
+        crate::sys::process::setdomainname(d).map_err(|e| RuntimeError::Sys {
             what: "setdomainname".into(),
             source: e,
         })?;
@@ -237,10 +237,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     creds::switch_user(process.user())?;
     creds::apply_sets(caps)?;
     if nnp {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(RuntimeError::last_os("set no_new_privs"));
-        }
+        crate::sys::process::set_no_new_privs().map_err(RuntimeError::os("set no_new_privs"))?;
         if let Some(f) = &filter {
             seccomp::install(f)?;
         }

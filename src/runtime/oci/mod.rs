@@ -20,7 +20,7 @@ pub mod mounts;
 use super::cgroups::{Cgroup, Placement};
 use super::error::{Result, RuntimeError};
 use super::process::channel::{self, Message};
-use super::sys::{clone_fork, clone_fork_into_cgroup, Forked};
+use crate::sys::process::{clone_fork, clone_fork_into_cgroup, Forked};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;

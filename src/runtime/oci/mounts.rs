@@ -6,7 +6,7 @@
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::rootfs::mounts::{make_readonly, mount};
 use crate::runtime::rootfs::resolve::{ensure, Kind};
-use crate::runtime::sys::fd_path;
+use crate::sys::fs::fd_path;
 use nix::mount::MsFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};

@@ -8,11 +8,10 @@
 
 use crate::runtime::error::{Result, RuntimeError};
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 const GO: u8 = 1;
 const CONSOLE: u8 = 2;
@@ -81,30 +80,9 @@ impl Channel {
     /// The next message, or `None` when the other end is closed.
     pub fn recv(&self) -> Result<Option<Message>> {
         let mut buf = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = loop {
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(nix::Error::EINTR) => continue,
-                other => break other.map_err(RuntimeError::sys("receive on the init channel"))?,
-            }
-        };
-        let mut fd = None;
-        for c in msg.cmsgs().map_err(RuntimeError::sys("control message"))? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for raw in fds {
-                    // SAFETY: the kernel installed these descriptors for us.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
-                }
-            }
-        }
-        let n = msg.bytes;
+        let (n, fds) = crate::sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf, 1)
+            .map_err(RuntimeError::os("receive on the init channel"))?;
+        let fd = fds.into_iter().next();
         if n == 0 {
             return Ok(None);
         }

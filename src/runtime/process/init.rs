@@ -55,9 +55,9 @@ pub fn main(ctx: &InitContext<'_>, chan: Channel) -> ! {
             code
         }
     };
-    // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
-    // the parent skiff process whose memory we share copy-on-write.
-    unsafe { libc::_exit(code) }
+    // Without the atexit handlers and stdio flushing of the parent whose
+    // memory we share copy-on-write.
+    crate::sys::process::exit_now(code)
 }
 
 fn wait_for_go(chan: &Channel) -> Result<()> {
@@ -72,8 +72,7 @@ fn wait_for_go(chan: &Channel) -> Result<()> {
 fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     let spec = ctx.spec;
     if ctx.die_with_parent {
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+        let _ = crate::sys::process::die_with_parent();
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     if ctx.wait_for_go && !ctx.go_after_rootfs {
@@ -142,10 +141,7 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     capabilities::apply_process_sets()?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     if spec.no_new_privileges {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(RuntimeError::last_os("set no_new_privs"));
-        }
+        crate::sys::process::set_no_new_privs().map_err(RuntimeError::os("set no_new_privs"))?;
         seccomp::install(&spec.seccomp)?;
     }
     signals::reset_for_exec();
@@ -166,12 +162,6 @@ fn null_stdin(out_err: Option<[&OwnedFd; 2]>) -> Result<()> {
         .into();
     match out_err {
         Some([o, e]) => fds::install_stdio([&null, o, e]),
-        None => {
-            // SAFETY: dup2 of a valid descriptor onto 0.
-            if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) } < 0 {
-                return Err(RuntimeError::last_os("dup2 /dev/null onto stdin"));
-            }
-            Ok(())
-        }
+        None => fds::install_stdin(&null),
     }
 }

@@ -16,11 +16,12 @@ use crate::runtime::signals::{Event, Forwarder};
 use crate::runtime::spec::ContainerSpec;
 use crate::runtime::terminal::{copy_window_size, RawMode};
 use crate::runtime::{capabilities, cgroups, fds, rootfs, seccomp, signals, user};
+use crate::sys::process::{fork_and_report, Started};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use nix::unistd::Pid;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 /// `exec` options as docker's.
@@ -105,8 +106,7 @@ pub fn spawn(spec: &ContainerSpec, init: Pid, opts: &ExecOptions) -> Result<Join
     if opts.args.is_empty() {
         return Err(RuntimeError::Invalid("exec needs a command".into()));
     }
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = crate::sys::process::set_dumpable(false);
     let mut ns = Vec::new();
     for (name, flag) in NAMESPACES {
         let p = format!("/proc/{init}/ns/{name}");
@@ -140,42 +140,22 @@ pub fn spawn(spec: &ContainerSpec, init: Pid, opts: &ExecOptions) -> Result<Join
     } else {
         None
     };
-    let (r, w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(RuntimeError::sys("pipe"))?;
-    // SAFETY: the caller is single-threaded.
-    match unsafe { fork() }.map_err(RuntimeError::sys("fork into the container"))? {
-        ForkResult::Child => {
-            drop(r);
-            let err = match child(spec, opts, console.as_ref()) {
-                Ok(never) => match never {},
-                Err(e) => e,
-            };
-            let code = err.exit_code();
-            let mut msg = code.to_le_bytes().to_vec();
-            msg.extend_from_slice(err.to_string().as_bytes());
-            let _ = nix::unistd::write(&w, &msg);
-            // SAFETY: leave without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => {
-            drop(w);
-            let mut report = Vec::new();
-            let _ = std::fs::File::from(r).read_to_end(&mut report);
-            if report.len() >= 4 {
-                let _ = waitpid(child, None);
-                let code = i32::from_le_bytes([report[0], report[1], report[2], report[3]]);
-                let message = String::from_utf8_lossy(&report[4..]).into_owned();
-                return Err(if code == 125 {
-                    RuntimeError::Init(message)
-                } else {
-                    RuntimeError::Exec { code, message }
-                });
-            }
-            Ok(Joined {
-                pid: child,
-                console: console.map(OwnedFd::from),
-            })
-        }
+    // The caller is single-threaded.
+    let started = fork_and_report(|| {
+        let err = match child(spec, opts, console.as_ref()) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        (err.exit_code(), err.to_string())
+    })
+    .map_err(RuntimeError::os("fork into the container"))?;
+    match started {
+        Started::Running(pid) => Ok(Joined {
+            pid,
+            console: console.map(OwnedFd::from),
+        }),
+        Started::Failed { code: 125, message } => Err(RuntimeError::Init(message)),
+        Started::Failed { code, message } => Err(RuntimeError::Exec { code, message }),
     }
 }
 
@@ -194,12 +174,8 @@ fn child(
             .open(&name)
             .map_err(RuntimeError::io("cannot open", std::path::Path::new(&name)))?
             .into();
-        // SAFETY: TIOCSCTTY on our new session's terminal.
-        if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-            return Err(RuntimeError::last_os(
-                "make the pty the controlling terminal",
-            ));
-        }
+        crate::sys::terminal::set_controlling(slave.as_fd())
+            .map_err(RuntimeError::os("make the pty the controlling terminal"))?;
         fds::install_stdio([&slave, &slave, &slave])?;
     } else if !opts.interactive {
         let null: OwnedFd = std::fs::File::open("/dev/null")
@@ -208,10 +184,7 @@ fn child(
                 std::path::Path::new("/dev/null"),
             ))?
             .into();
-        // SAFETY: dup2 of a valid descriptor onto 0.
-        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
-            return Err(RuntimeError::last_os("dup2 /dev/null onto stdin"));
-        }
+        fds::install_stdin(&null)?;
     }
     let who = opts
         .user
@@ -247,10 +220,7 @@ fn child(
     user::switch_to(&user)?;
     capabilities::apply_process_sets()?;
     if spec.no_new_privileges {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(RuntimeError::last_os("set no_new_privs"));
-        }
+        crate::sys::process::set_no_new_privs().map_err(RuntimeError::os("set no_new_privs"))?;
         seccomp::install(&spec.seccomp)?;
     }
     signals::reset_for_exec();
@@ -295,18 +265,16 @@ pub fn wait(j: Joined, signals: &mut Forwarder, interactive: bool) -> Result<i32
                 revents: 0,
             });
         }
-        // SAFETY: a valid array of pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
+        if crate::sys::fd::poll(&mut fds, -1).is_err() {
             continue;
         }
         let ready = |at: Option<usize>| at.and_then(|i| fds.get(i)).is_some_and(|f| f.revents != 0);
         if let Some(m) = &j.console {
             if ready(console_at) {
-                console_open = copy(m.as_raw_fd(), 1, &mut buf);
+                console_open = copy(m.as_fd(), std::io::stdout().as_fd(), &mut buf);
             }
             if ready(stdin_at) {
-                stdin_open = copy(0, m.as_raw_fd(), &mut buf);
+                stdin_open = copy(std::io::stdin().as_fd(), m.as_fd(), &mut buf);
             }
         }
         if ready(Some(0)) {
@@ -337,29 +305,25 @@ pub fn wait(j: Joined, signals: &mut Forwarder, interactive: bool) -> Result<i32
 
 fn finish(j: &Joined, console_open: bool, buf: &mut [u8], code: i32) -> i32 {
     if let (true, Some(m)) = (console_open, &j.console) {
-        // SAFETY: F_SETFL on our own descriptor.
-        unsafe { libc::fcntl(m.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-        while copy(m.as_raw_fd(), 1, buf) {}
+        let _ = crate::sys::fd::set_nonblocking(m.as_fd());
+        while copy(m.as_fd(), std::io::stdout().as_fd(), buf) {}
     }
     let _ = std::io::stdout().flush();
     code
 }
 
 /// One read from `from`, written fully to `to`; false at end or error.
-fn copy(from: i32, to: i32, buf: &mut [u8]) -> bool {
-    // SAFETY: read/write on descriptors we hold, into/from a valid buffer.
-    let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
-        return false;
-    }
-    let mut data = &buf[..n as usize];
+fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
+    let n = match nix::unistd::read(from, buf) {
+        Ok(n) if n > 0 => n,
+        _ => return false,
+    };
+    let mut data = &buf[..n];
     while !data.is_empty() {
-        // SAFETY: as above.
-        let w = unsafe { libc::write(to, data.as_ptr().cast(), data.len()) };
-        if w <= 0 {
-            return false;
+        match nix::unistd::write(to, data) {
+            Ok(w) if w > 0 => data = &data[w..],
+            _ => return false,
         }
-        data = &data[w as usize..];
     }
     true
 }

@@ -7,7 +7,7 @@ use super::init::{self, InitContext};
 use crate::runtime::cgroups::{Cgroup, Placement};
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::network;
-use crate::runtime::sys::{clone_fork, clone_fork_into_cgroup, Forked};
+use crate::sys::process::{clone_fork, clone_fork_into_cgroup, Forked};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;

@@ -23,8 +23,9 @@
 //! the current binary is still writable.
 
 use crate::runtime::error::{Result, RuntimeError};
+use crate::sys;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 /// Set in the environment of the re-executed skiff, to stop a loop if the
@@ -41,9 +42,7 @@ pub fn is_sealed() -> bool {
             return true;
         }
     }
-    // SAFETY: F_GET_SEALS on an open descriptor.
-    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+    sys::process::seals(exe.as_fd()).is_ok_and(|s| s & libc::F_SEAL_WRITE != 0)
 }
 
 /// Re-execute from a read-only view of the binary unless already sealed.
@@ -74,7 +73,7 @@ pub fn ensure() -> Result<()> {
         })
         .collect::<Result<_>>()?;
     envp.push(cstring(OsString::from(format!("{MARK}=1")))?);
-    let err = crate::runtime::sys::execveat_fd(fd.as_fd(), &argv, &envp);
+    let err = sys::process::execveat_fd(fd.as_fd(), &argv, &envp);
     Err(RuntimeError::Sys {
         what: "re-execute skiff from its read-only copy".into(),
         source: err,
@@ -87,30 +86,22 @@ fn cstring(s: OsString) -> Result<CString> {
 }
 
 fn read_only_view() -> std::io::Result<OwnedFd> {
-    use crate::runtime::sys;
-    let fd = sys::open_tree_clone(c"/proc/self/exe")?;
-    sys::mount_setattr(
+    use sys::mount::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    let fd = sys::mount::open_tree_clone(c"/proc/self/exe")?;
+    sys::mount::mount_setattr(
         fd.as_raw_fd(),
         c"",
         false,
-        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
     )?;
     Ok(fd)
 }
 
 fn memfd_copy() -> Result<OwnedFd> {
-    // SAFETY: memfd_create with a valid name.
-    let raw = unsafe {
-        libc::memfd_create(
-            c"skiff".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if raw < 0 {
-        return Err(RuntimeError::last_os("memfd_create"));
-    }
-    // SAFETY: fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = sys::process::memfd_sealable(c"skiff").map_err(|e| RuntimeError::Sys {
+        what: "memfd_create".into(),
+        source: e,
+    })?;
     let mut src = std::fs::File::open("/proc/self/exe").map_err(RuntimeError::io(
         "cannot open",
         std::path::Path::new("/proc/self/exe"),
@@ -124,9 +115,9 @@ fn memfd_copy() -> Result<OwnedFd> {
         source: e,
     })?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS on our memfd.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(RuntimeError::last_os("seal the skiff copy"));
-    }
+    sys::process::add_seals(fd.as_fd(), seals).map_err(|e| RuntimeError::Sys {
+        what: "seal the skiff copy".into(),
+        source: e,
+    })?;
     Ok(fd)
 }

@@ -17,13 +17,12 @@
 
 use super::exec;
 use crate::runtime::error::{Result, RuntimeError};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use crate::sys::process::{exit_now, fork_and_report, Started};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::Pid;
 use std::convert::Infallible;
-use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -49,54 +48,31 @@ pub fn run(args: &[String], env: &[String]) -> Result<Infallible> {
     // which the program could read /proc/1/environ (tests/escape.rs
     // `init_environment_is_not_readable`). The program's execve makes
     // it dumpable again, as it should be.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let (r, w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(RuntimeError::sys("pipe"))?;
-    // SAFETY: the container init is single-threaded.
-    let child = match unsafe { fork() }.map_err(RuntimeError::sys("fork the program"))? {
-        ForkResult::Child => {
-            drop(r);
-            let _ = nix::sys::signal::sigprocmask(
-                SigmaskHow::SIG_SETMASK,
-                Some(&SigSet::empty()),
-                None,
-            );
-            let err = match exec::exec(args, env) {
-                Ok(never) => match never {},
-                Err(e) => e,
-            };
-            let code = err.exit_code();
-            let mut msg = code.to_le_bytes().to_vec();
-            msg.extend_from_slice(err.to_string().as_bytes());
-            let _ = nix::unistd::write(&w, &msg);
-            // SAFETY: leave without running the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
+    let _ = crate::sys::process::set_dumpable(false);
+    // The container init is single-threaded.
+    let started = fork_and_report(|| {
+        let _ =
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        let err = match exec::exec(args, env) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        (err.exit_code(), err.to_string())
+    })
+    .map_err(RuntimeError::os("fork the program"))?;
+    let child = match started {
+        Started::Running(pid) => pid,
+        Started::Failed { code, message } => return Err(RuntimeError::Exec { code, message }),
     };
-    drop(w);
-    let mut report = Vec::new();
-    let _ = std::fs::File::from(r).read_to_end(&mut report);
-    if report.len() >= 4 {
-        let _ = waitpid(child, None);
-        let code = i32::from_le_bytes([report[0], report[1], report[2], report[3]]);
-        let message = String::from_utf8_lossy(&report[4..]).into_owned();
-        return Err(RuntimeError::Exec { code, message });
-    }
     // The program runs. Nothing of skiff's may stay open in PID 1: this
     // also closes the channel, which tells skiff the start succeeded.
     // (PID 1 is already not dumpable, see above.)
-    // SAFETY: prctl with integer arguments and a static name.
-    unsafe {
-        libc::prctl(libc::PR_SET_NAME, c"init".as_ptr(), 0, 0, 0);
-    }
-    // SAFETY: close_range with integer arguments; nothing here uses those fds again.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    let _ = crate::sys::process::set_name(c"init");
+    // Nothing from here on uses those descriptors again.
+    let _ = crate::sys::fd::close_from(3);
     let mut sfd = match SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,
-        // SAFETY: nothing left to do without signals.
-        Err(_) => unsafe { libc::_exit(125) },
+        Err(_) => exit_now(125), // nothing left to do without signals
     };
     supervise(child, &mut sfd)
 }
@@ -112,20 +88,16 @@ fn supervise(child: Pid, sfd: &mut SignalFd) -> ! {
             loop {
                 match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == child => {
-                        // SAFETY: PID 1 leaving; the kernel kills the rest.
-                        unsafe { libc::_exit(code) }
+                        exit_now(code) // PID 1 leaving; the kernel kills the rest
                     }
-                    Ok(WaitStatus::Signaled(pid, s, _)) if pid == child => {
-                        // SAFETY: as above.
-                        unsafe { libc::_exit(128 + s as i32) }
-                    }
+                    Ok(WaitStatus::Signaled(pid, s, _)) if pid == child => exit_now(128 + s as i32),
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(_) => continue,
                 }
             }
-        } else if let Ok(s) = Signal::try_from(sig) {
-            let _ = kill(child, s);
+        } else {
+            // Real-time signals too (nix's `Signal` cannot name them).
+            let _ = crate::sys::signal::kill(child, sig);
         }
-        let _ = sfd.as_raw_fd();
     }
 }

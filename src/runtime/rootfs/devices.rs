@@ -6,7 +6,7 @@
 use super::mounts::mount;
 use super::resolve::{ensure, Kind};
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::sys::{fd_path, open_in_root};
+use crate::sys::fs::{fd_path, open_in_root};
 use nix::mount::MsFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use std::os::fd::BorrowedFd;

@@ -9,7 +9,7 @@ use super::mounts::{bind_file, make_readonly, mount};
 use super::resolve::{ensure, Kind};
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::spec::{ContainerSpec, NetworkMode};
-use crate::runtime::sys::fd_path;
+use crate::sys::fs::fd_path;
 use nix::mount::MsFlags;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;

@@ -6,7 +6,8 @@ use super::resolve::{ensure, Kind};
 use crate::runtime::cgroups::CgroupMount;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::spec::{BindMount, TmpfsMount};
-use crate::runtime::sys::{fd_path, mount_setattr, MOUNT_ATTR_RDONLY};
+use crate::sys::fs::fd_path;
+use crate::sys::mount::{mount_setattr, MOUNT_ATTR_RDONLY};
 use nix::mount::MsFlags;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -83,7 +84,7 @@ pub fn mount_sys(root: BorrowedFd<'_>, cgroups: Option<&CgroupMount>) -> Result<
     )?;
     let Some(cg) = cgroups else { return Ok(()) };
     // Re-open: the descriptor above is the directory under the new mount.
-    let sys = crate::runtime::sys::open_in_root(root, "/sys", libc::O_PATH | libc::O_DIRECTORY)
+    let sys = crate::sys::fs::open_in_root(root, "/sys", libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| RuntimeError::Sys {
             what: "open /sys".into(),
             source: e,
@@ -145,10 +146,12 @@ pub fn bind_volumes(root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
             &format!("{src} on {}", v.target),
         )?;
         if v.readonly {
-            let mounted = crate::runtime::sys::open_in_root(root, &v.target, libc::O_PATH)
-                .map_err(|e| RuntimeError::Sys {
-                    what: format!("open {}", v.target),
-                    source: e,
+            let mounted =
+                crate::sys::fs::open_in_root(root, &v.target, libc::O_PATH).map_err(|e| {
+                    RuntimeError::Sys {
+                        what: format!("open {}", v.target),
+                        source: e,
+                    }
                 })?;
             make_readonly(&fd_path(&mounted), true)?;
         }

@@ -6,7 +6,7 @@
 //! where they point, inside the root.
 
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::sys::open_in_root;
+use crate::sys::fs::{self, open_in_root};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -73,30 +73,11 @@ fn ensure_depth(root: BorrowedFd<'_>, path: &str, kind: Kind, depth: u32) -> Res
         };
         return ensure_depth(root, &next, kind, depth + 1);
     }
-    // SAFETY: *at calls relative to a valid directory descriptor.
-    let rc = unsafe {
-        match kind {
-            Kind::Dir => libc::mkdirat(parent_fd.as_raw_fd(), clast.as_ptr(), 0o755),
-            Kind::File => {
-                let fd = libc::openat(
-                    parent_fd.as_raw_fd(),
-                    clast.as_ptr(),
-                    libc::O_CREAT
-                        | libc::O_EXCL
-                        | libc::O_WRONLY
-                        | libc::O_NOFOLLOW
-                        | libc::O_CLOEXEC,
-                    0o644,
-                );
-                if fd >= 0 {
-                    libc::close(fd);
-                }
-                fd.min(0)
-            }
-        }
+    let made = match kind {
+        Kind::Dir => fs::mkdirat(parent_fd.as_raw_fd(), &clast, 0o755),
+        Kind::File => fs::create_empty_at(parent_fd.as_raw_fd(), &clast),
     };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = made {
         if e.raw_os_error() != Some(libc::EEXIST) {
             return Err(err(path, "cannot create", e));
         }

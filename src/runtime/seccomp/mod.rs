@@ -149,31 +149,11 @@ pub fn kernel() -> (u32, u32) {
         .unwrap_or((0, 0))
 }
 
-#[repr(C)]
-struct SockFprog {
-    len: u16,
-    filter: *const seccompiler::sock_filter,
-}
-
 fn install_one(prog: &BpfProgram) -> Result<()> {
-    let fprog = SockFprog {
-        len: u16::try_from(prog.len())
-            .map_err(|_| RuntimeError::Init("seccomp filter too long".into()))?,
-        filter: prog.as_ptr(),
-    };
-    // SAFETY: the kernel copies the program; `prog` outlives the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            &fprog as *const SockFprog,
-        )
-    };
-    if rc != 0 {
-        return Err(RuntimeError::last_os("install the seccomp filter"));
-    }
-    Ok(())
+    crate::sys::seccomp::set_mode_filter(prog).map_err(|e| RuntimeError::Sys {
+        what: "install the seccomp filter".into(),
+        source: e,
+    })
 }
 
 /// Install a container's filter on the calling thread. Requires
