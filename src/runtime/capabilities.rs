@@ -7,6 +7,7 @@
 //! one gets nothing, exactly as under docker.
 
 use super::error::{Result, RuntimeError};
+use crate::sys::syscall::Syscall;
 
 pub const CAP_CHOWN: u32 = 0;
 pub const CAP_DAC_OVERRIDE: u32 = 1;
@@ -53,13 +54,13 @@ pub const fn default_mask() -> u64 {
 
 /// Drop every capability outside the default set from the bounding set.
 /// Needs CAP_SETPCAP, so it runs before the switch to the container's user.
-pub fn limit_bounding_set() -> Result<()> {
+pub fn limit_bounding_set(sys: &dyn Syscall) -> Result<()> {
     let keep = default_mask();
     for cap in 0..64u32 {
         if keep & (1 << cap) != 0 {
             continue;
         }
-        if let Err(err) = crate::sys::caps::bounding_drop(cap) {
+        if let Err(err) = sys.cap_bounding_drop(cap) {
             if err.raw_os_error() == Some(libc::EINVAL) {
                 break; // past the last capability this kernel knows
             }
@@ -69,16 +70,16 @@ pub fn limit_bounding_set() -> Result<()> {
             });
         }
     }
-    let _ = crate::sys::caps::ambient_clear();
+    let _ = sys.cap_ambient_clear();
     Ok(())
 }
 
 /// Permitted and effective = default set (within what the process still
 /// has: nothing for a non-root user), inheritable empty.
-pub fn apply_process_sets() -> Result<()> {
-    let now = crate::sys::caps::get().map_err(RuntimeError::os("capget"))?;
+pub fn apply_process_sets(sys: &dyn Syscall) -> Result<()> {
+    let now = sys.caps_get().map_err(RuntimeError::os("capget"))?;
     let permitted = now.permitted & default_mask();
-    crate::sys::caps::set(crate::sys::caps::Sets {
+    sys.caps_set(crate::sys::caps::Sets {
         effective: permitted,
         permitted,
         inheritable: 0,

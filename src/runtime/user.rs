@@ -138,19 +138,12 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser> {
 
 /// Become `u`: supplementary groups, then gid, then uid (all three ids of
 /// each, so nothing can switch back). The container init and `exec` share it.
-pub fn switch_to(u: &ExecUser) -> Result<()> {
-    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-    let groups: Vec<Gid> = u
-        .additional_gids
-        .iter()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    setgroups(&groups).map_err(RuntimeError::sys("setgroups"))?;
-    let gid = Gid::from_raw(u.gid);
-    setresgid(gid, gid, gid).map_err(RuntimeError::sys(format!("setgid {}", u.gid)))?;
-    let uid = Uid::from_raw(u.uid);
-    setresuid(uid, uid, uid).map_err(RuntimeError::sys(format!("setuid {}", u.uid)))?;
-    Ok(())
+pub fn switch_to(sys: &dyn crate::sys::syscall::Syscall, u: &ExecUser) -> Result<()> {
+    sys.set_ids(u.uid, u.gid, &u.additional_gids)
+        .map_err(RuntimeError::os(format!(
+            "switch to uid {} gid {} (groups {:?})",
+            u.uid, u.gid, u.additional_gids
+        )))
 }
 
 #[cfg(test)]

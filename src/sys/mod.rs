@@ -21,6 +21,7 @@ pub mod process;
 pub mod seccomp;
 pub mod signal;
 pub mod socket;
+pub mod syscall;
 pub mod terminal;
 pub mod xattr;
 

@@ -1,9 +1,9 @@
 use super::meta::parse_pax_time;
 use super::*;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use tar::EntryType;
 use tar::{Builder, Header};

@@ -11,6 +11,7 @@ use crate::runtime::rootfs::mounts::bind_volumes;
 use crate::runtime::rootfs::{overlay, RootfsPlan};
 use crate::runtime::spec::BindMount;
 use crate::sys::fs::open_in_root;
+use crate::sys::syscall::Linux;
 use nix::mount::MsFlags;
 use nix::sys::statfs::{fstatfs, FsType};
 use std::os::fd::{AsFd, OwnedFd};
@@ -47,14 +48,20 @@ impl ContainerRoot {
         let target = plan.mountpoint();
         std::fs::create_dir_all(&target)
             .map_err(CopyError::io("cannot create", target.display().to_string()))?;
-        overlay::mount(&plan.layers, &plan.upper(), &plan.work(), &target, false).map_err(|e| {
-            CopyError::Invalid(format!("cannot mount the container's filesystem: {e}"))
-        })?;
+        overlay::mount(
+            &Linux,
+            &plan.layers,
+            &plan.upper(),
+            &plan.work(),
+            &target,
+            false,
+        )
+        .map_err(|e| CopyError::Invalid(format!("cannot mount the container's filesystem: {e}")))?;
         let f = std::fs::File::open(&target)
             .map_err(CopyError::io("cannot open", target.display().to_string()))?;
         // Its volumes too, as when it runs: a copy into /data lands in the
         // host directory mounted there.
-        bind_volumes(f.as_fd(), volumes).map_err(|e| {
+        bind_volumes(&Linux, f.as_fd(), volumes).map_err(|e| {
             CopyError::Invalid(format!("cannot mount the container's volumes: {e}"))
         })?;
         Ok(ContainerRoot { fd: f.into() })

@@ -14,6 +14,7 @@ use crate::runtime::process::channel::{Channel, Message};
 use crate::runtime::process::exec;
 use crate::runtime::rootfs::{mounts::make_readonly, mounts::make_root_rslave, pivot};
 use crate::runtime::{fds, seccomp, signals, terminal};
+use crate::sys::syscall::Linux;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -133,7 +134,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     // The root filesystem. Nothing propagates to the host while it is
     // built (and pivot_root refuses a shared parent); `rootfsPropagation`
     // applies to the new root once it is `/`.
-    make_root_rslave()?;
+    make_root_rslave(&Linux)?;
     let rootfs = ctx.launch.rootfs;
     nix::mount::mount(
         Some(rootfs),
@@ -166,7 +167,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         nix::unistd::chroot(".").map_err(RuntimeError::sys("chroot (--no-pivot)"))?;
         nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
     } else {
-        pivot::pivot(rootfs)?;
+        pivot::pivot(&Linux, rootfs)?;
     }
     if let Some(p) = linux
         .rootfs_propagation()
@@ -197,6 +198,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         ))?;
     }
     crate::runtime::rootfs::masked::mask_and_protect(
+        &Linux,
         linux.masked_paths().as_deref().unwrap_or(&[]),
         linux.readonly_paths().as_deref().unwrap_or(&[]),
     )?;
@@ -206,7 +208,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        make_readonly("/", false)?;
+        make_readonly(&Linux, "/", false)?;
     }
     if terminal {
         let master = terminal::open_console()?;
@@ -231,7 +233,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     creds::limit_bounding(caps)?;
     if !nnp {
         if let Some(f) = &filter {
-            seccomp::install(f)?;
+            seccomp::install(&Linux, f)?;
         }
     }
     creds::switch_user(process.user())?;
@@ -239,7 +241,7 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     if nnp {
         crate::sys::process::set_no_new_privs().map_err(RuntimeError::os("set no_new_privs"))?;
         if let Some(f) = &filter {
-            seccomp::install(f)?;
+            seccomp::install(&Linux, f)?;
         }
     }
     let env = process.env().clone().unwrap_or_default();

@@ -7,6 +7,7 @@ use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::rootfs::mounts::{make_readonly, mount};
 use crate::runtime::rootfs::resolve::{ensure, Kind};
 use crate::sys::fs::fd_path;
+use crate::sys::syscall::Linux;
 use nix::mount::MsFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
@@ -122,7 +123,15 @@ pub fn mount_one(
     let tpath = fd_path(&target);
     if is_bind {
         let rec = flags & MsFlags::MS_REC;
-        mount(&source, &tpath, None, MsFlags::MS_BIND | rec, None, &dest)?;
+        mount(
+            &Linux,
+            &source,
+            &tpath,
+            None,
+            MsFlags::MS_BIND | rec,
+            None,
+            &dest,
+        )?;
         let extra = flags - MsFlags::MS_BIND - MsFlags::MS_REC - MsFlags::MS_REMOUNT;
         if !extra.is_empty() {
             // The bind itself ignores flags: remount the new mount with them.
@@ -141,7 +150,7 @@ pub fn mount_one(
         }
     } else {
         let data = (!data.is_empty()).then_some(data.as_str());
-        mount(&source, &tpath, Some(&typ), flags, data, &dest)?;
+        mount(&Linux, &source, &tpath, Some(&typ), flags, data, &dest)?;
     }
     if !prop.is_empty() {
         let target = ensure(root, &dest, kind)?;
@@ -170,11 +179,27 @@ fn mount_cgroup(
     match cgroup_fs {
         None | Some(CgroupMount::Unified) => {
             let f = if ro { base | MsFlags::MS_RDONLY } else { base };
-            mount("cgroup2", &fd_path(&target), Some("cgroup2"), f, None, dest)
+            mount(
+                &Linux,
+                "cgroup2",
+                &fd_path(&target),
+                Some("cgroup2"),
+                f,
+                None,
+                dest,
+            )
         }
         Some(CgroupMount::Hierarchies(list)) => {
             let t = fd_path(&target);
-            mount("tmpfs", &t, Some("tmpfs"), base, Some("mode=755"), dest)?;
+            mount(
+                &Linux,
+                "tmpfs",
+                &t,
+                Some("tmpfs"),
+                base,
+                Some("mode=755"),
+                dest,
+            )?;
             let target = ensure(root, dest, Kind::Dir)?;
             let t = fd_path(&target);
             for (name, options) in list {
@@ -183,6 +208,7 @@ fn mount_cgroup(
                     .map_err(RuntimeError::io("cannot create", Path::new(&dir)))?;
                 let f = if ro { base | MsFlags::MS_RDONLY } else { base };
                 mount(
+                    &Linux,
                     "cgroup",
                     &dir,
                     Some("cgroup"),
@@ -192,7 +218,7 @@ fn mount_cgroup(
                 )?;
             }
             if ro {
-                make_readonly(&t, false)?;
+                make_readonly(&Linux, &t, false)?;
             }
             Ok(())
         }
@@ -280,7 +306,7 @@ fn node_or_bind(
     ) {
         Err(nix::errno::Errno::EPERM) => {
             std::fs::File::create(p).map_err(RuntimeError::io("cannot create", Path::new(p)))?;
-            mount(what, p, None, MsFlags::MS_BIND, None, what)?;
+            mount(&Linux, what, p, None, MsFlags::MS_BIND, None, what)?;
             Ok(true)
         }
         _ => {

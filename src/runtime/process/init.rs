@@ -17,7 +17,8 @@ use crate::runtime::cgroups::CgroupMount;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::rootfs::{self, RootfsPlan};
 use crate::runtime::spec::ContainerSpec;
-use crate::runtime::{capabilities, cgroups, fds, network, seccomp, signals, terminal, user};
+use crate::runtime::{cgroups, fds, network, signals, terminal, user};
+use crate::sys::syscall::{Linux, Syscall};
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
 use std::os::fd::OwnedFd;
@@ -70,6 +71,7 @@ fn wait_for_go(chan: &Channel) -> Result<()> {
 }
 
 fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
+    let sys: &dyn Syscall = &Linux;
     let spec = ctx.spec;
     if ctx.die_with_parent {
         let _ = crate::sys::process::die_with_parent();
@@ -93,9 +95,10 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     {
         fds::install_stdio([i, stdout, stderr])?;
     }
-    nix::unistd::sethostname(&spec.hostname).map_err(RuntimeError::sys("sethostname"))?;
+    sys.sethostname(&spec.hostname)
+        .map_err(RuntimeError::os("sethostname"))?;
 
-    rootfs::build(spec, ctx.plan, ctx.cgroups)?;
+    rootfs::build(sys, spec, ctx.plan, ctx.cgroups)?;
     if ctx.wait_for_go && ctx.go_after_rootfs {
         wait_for_go(chan)?;
     }
@@ -129,21 +132,9 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     }
 
     rootfs::pivot::enter_workdir(&spec.cwd)?;
-    rootfs::finish(spec)?;
+    rootfs::finish(sys, spec)?;
 
-    capabilities::limit_bounding_set()?;
-    if !spec.no_new_privileges {
-        // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN,
-        // which a non-root user loses below: install it now.
-        seccomp::install(&spec.seccomp)?;
-    }
-    user::switch_to(&user)?;
-    capabilities::apply_process_sets()?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    if spec.no_new_privileges {
-        crate::sys::process::set_no_new_privs().map_err(RuntimeError::os("set no_new_privs"))?;
-        seccomp::install(&spec.seccomp)?;
-    }
+    super::privileges::drop_to(sys, &user, spec.no_new_privileges, &spec.seccomp)?;
     signals::reset_for_exec();
     fds::cloexec_from_3()?;
     if super::tiny_init::enabled() {

@@ -15,7 +15,7 @@ use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::signals::{Event, Forwarder};
 use crate::runtime::spec::ContainerSpec;
 use crate::runtime::terminal::{copy_window_size, RawMode};
-use crate::runtime::{capabilities, cgroups, fds, rootfs, seccomp, signals, user};
+use crate::runtime::{cgroups, fds, rootfs, signals, user};
 use crate::sys::process::{fork_and_report, Started};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -213,16 +213,8 @@ fn child(
     }
     let cwd = opts.workdir.as_deref().unwrap_or(&spec.cwd);
     rootfs::pivot::enter_workdir(cwd)?;
-    capabilities::limit_bounding_set()?;
-    if !spec.no_new_privileges {
-        seccomp::install(&spec.seccomp)?;
-    }
-    user::switch_to(&user)?;
-    capabilities::apply_process_sets()?;
-    if spec.no_new_privileges {
-        crate::sys::process::set_no_new_privs().map_err(RuntimeError::os("set no_new_privs"))?;
-        seccomp::install(&spec.seccomp)?;
-    }
+    let sys = &crate::sys::syscall::Linux;
+    super::privileges::drop_to(sys, &user, spec.no_new_privileges, &spec.seccomp)?;
     signals::reset_for_exec();
     fds::cloexec_from_3()?;
     exec::exec(&opts.args, &env)

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod init;
 pub mod join;
 pub mod parent;
+pub mod privileges;
 pub mod sealed_exe;
 pub mod tiny_init;
 

@@ -7,9 +7,11 @@ use super::mounts::mount;
 use super::resolve::{ensure, Kind};
 use crate::runtime::error::{Result, RuntimeError};
 use crate::sys::fs::{fd_path, open_in_root};
+use crate::sys::syscall::Syscall;
 use nix::mount::MsFlags;
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::sys::stat::Mode;
 use std::os::fd::BorrowedFd;
+use std::path::Path;
 
 /// (name, major, minor)
 pub const DEFAULT_NODES: &[(&str, u64, u64)] = &[
@@ -29,9 +31,10 @@ const LINKS: &[(&str, &str)] = &[
     ("stderr", "/proc/self/fd/2"),
 ];
 
-pub fn mount_dev(root: BorrowedFd<'_>) -> Result<()> {
+pub fn mount_dev(sys: &dyn Syscall, root: BorrowedFd<'_>) -> Result<()> {
     let target = ensure(root, "/dev", Kind::Dir)?;
     mount(
+        sys,
         "tmpfs",
         &fd_path(&target),
         Some("tmpfs"),
@@ -48,13 +51,8 @@ pub fn mount_dev(root: BorrowedFd<'_>) -> Result<()> {
     let dev = fd_path(&dev_fd);
     for (name, major, minor) in DEFAULT_NODES {
         let p = format!("{dev}/{name}");
-        mknod(
-            p.as_str(),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(*major, *minor),
-        )
-        .map_err(RuntimeError::sys(format!("mknod /dev/{name}")))?;
+        sys.mknod_char(Path::new(&p), 0o666, *major, *minor)
+            .map_err(RuntimeError::os(format!("mknod /dev/{name}")))?;
     }
     for (name, to) in LINKS {
         std::os::unix::fs::symlink(to, format!("{dev}/{name}")).map_err(|e| RuntimeError::Sys {
@@ -69,6 +67,7 @@ pub fn mount_dev(root: BorrowedFd<'_>) -> Result<()> {
     }
     let nse = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mount(
+        sys,
         "devpts",
         &format!("{dev}/pts"),
         Some("devpts"),
@@ -77,6 +76,7 @@ pub fn mount_dev(root: BorrowedFd<'_>) -> Result<()> {
         "/dev/pts",
     )?;
     mount(
+        sys,
         "shm",
         &format!("{dev}/shm"),
         Some("tmpfs"),
@@ -85,6 +85,7 @@ pub fn mount_dev(root: BorrowedFd<'_>) -> Result<()> {
         "/dev/shm",
     )?;
     mount(
+        sys,
         "mqueue",
         &format!("{dev}/mqueue"),
         Some("mqueue"),

@@ -10,6 +10,7 @@ use super::resolve::{ensure, Kind};
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::spec::{ContainerSpec, NetworkMode};
 use crate::sys::fs::fd_path;
+use crate::sys::syscall::Syscall;
 use nix::mount::MsFlags;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -93,15 +94,20 @@ pub fn write(dir: &Path, spec: &ContainerSpec) -> Result<()> {
 }
 
 /// Container side, before pivot_root.
-pub fn bind(root: BorrowedFd<'_>, dir: &Path, spec: &ContainerSpec) -> Result<()> {
+pub fn bind(
+    sys: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    dir: &Path,
+    spec: &ContainerSpec,
+) -> Result<()> {
     for name in FILES {
         if name == "hosts" && spec.network == NetworkMode::Bridge && spec.hosts_snapshot {
             let live = dir.join(crate::network::hosts::DIR).join(name);
-            bind_file(root, &live, "/etc/hosts")?;
+            bind_file(sys, root, &live, "/etc/hosts")?;
         } else if name == "hosts" && spec.network == NetworkMode::Bridge {
-            live_hosts(root, dir)?;
+            live_hosts(sys, root, dir)?;
         } else {
-            bind_file(root, &dir.join(name), &format!("/etc/{name}"))?;
+            bind_file(sys, root, &dir.join(name), &format!("/etc/{name}"))?;
         }
     }
     Ok(())
@@ -109,10 +115,11 @@ pub fn bind(root: BorrowedFd<'_>, dir: &Path, spec: &ContainerSpec) -> Result<()
 
 /// `containers/<id>/net/` read-only at /etc/.skiff, /etc/hosts a symlink
 /// to `.skiff/hosts` (in the container's writable layer).
-fn live_hosts(root: BorrowedFd<'_>, dir: &Path) -> Result<()> {
+fn live_hosts(sys: &dyn Syscall, root: BorrowedFd<'_>, dir: &Path) -> Result<()> {
     let source = dir.join(crate::network::hosts::DIR);
     let target = ensure(root, LIVE_DIR, Kind::Dir)?;
     mount(
+        sys,
         &source.to_string_lossy(),
         &fd_path(&target),
         None,
@@ -121,7 +128,7 @@ fn live_hosts(root: BorrowedFd<'_>, dir: &Path) -> Result<()> {
         LIVE_DIR,
     )?;
     let mounted = ensure(root, LIVE_DIR, Kind::Dir)?;
-    make_readonly(&fd_path(&mounted), false)?;
+    make_readonly(sys, &fd_path(&mounted), false)?;
     let etc = ensure(root, "/etc", Kind::Dir)?;
     match nix::unistd::unlinkat(
         etc.as_fd(),

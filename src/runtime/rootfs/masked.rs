@@ -4,6 +4,7 @@
 
 use super::mounts::{make_readonly, mount};
 use crate::runtime::error::Result;
+use crate::sys::syscall::Syscall;
 use nix::mount::MsFlags;
 
 pub const MASKED: &[&str] = &[
@@ -29,21 +30,26 @@ pub const READONLY: &[&str] = &[
 ];
 
 /// docker's lists.
-pub fn apply() -> Result<()> {
-    mask_and_protect(MASKED, READONLY)
+pub fn apply(sys: &dyn Syscall) -> Result<()> {
+    mask_and_protect(sys, MASKED, READONLY)
 }
 
 /// After pivot_root: hide `masked` (a read-only empty tmpfs over a
 /// directory, /dev/null over anything else) and make `readonly` read-only.
 /// Paths that do not exist are skipped. Also what an OCI bundle's
 /// `maskedPaths` and `readonlyPaths` get.
-pub fn mask_and_protect<S: AsRef<str>>(masked: &[S], readonly: &[S]) -> Result<()> {
+pub fn mask_and_protect<S: AsRef<str>>(
+    sys: &dyn Syscall,
+    masked: &[S],
+    readonly: &[S],
+) -> Result<()> {
     for p in masked.iter().map(AsRef::as_ref) {
         let Ok(meta) = std::fs::symlink_metadata(p) else {
             continue;
         };
         if meta.is_dir() {
             mount(
+                sys,
                 "tmpfs",
                 p,
                 Some("tmpfs"),
@@ -52,15 +58,15 @@ pub fn mask_and_protect<S: AsRef<str>>(masked: &[S], readonly: &[S]) -> Result<(
                 p,
             )?;
         } else {
-            mount("/dev/null", p, None, MsFlags::MS_BIND, None, p)?;
+            mount(sys, "/dev/null", p, None, MsFlags::MS_BIND, None, p)?;
         }
     }
     for p in readonly.iter().map(AsRef::as_ref) {
         if std::fs::symlink_metadata(p).is_err() {
             continue;
         }
-        mount(p, p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, p)?;
-        make_readonly(p, true)?;
+        mount(sys, p, p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, p)?;
+        make_readonly(sys, p, true)?;
     }
     Ok(())
 }

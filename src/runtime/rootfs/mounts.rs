@@ -7,11 +7,12 @@ use crate::runtime::cgroups::CgroupMount;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::spec::{BindMount, TmpfsMount};
 use crate::sys::fs::fd_path;
-use crate::sys::mount::{mount_setattr, MOUNT_ATTR_RDONLY};
+use crate::sys::syscall::Syscall;
 use nix::mount::MsFlags;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 pub(crate) fn mount(
+    sys: &dyn Syscall,
     source: &str,
     target: &str,
     fstype: Option<&str>,
@@ -19,34 +20,26 @@ pub(crate) fn mount(
     data: Option<&str>,
     what: &str,
 ) -> Result<()> {
-    nix::mount::mount(Some(source), target, fstype, flags, data)
-        .map_err(RuntimeError::sys(format!("mount {what}")))
+    sys.mount(Some(source), target, fstype, flags, data)
+        .map_err(RuntimeError::os(format!("mount {what}")))
 }
 
 /// Nothing mounted from now on propagates back to the host (and host
 /// unmounts still reach us): `/` becomes a recursive slave.
-pub fn make_root_rslave() -> Result<()> {
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(RuntimeError::sys("make / rslave"))
+pub fn make_root_rslave(sys: &dyn Syscall) -> Result<()> {
+    sys.mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)
+        .map_err(RuntimeError::os("make / rslave"))
 }
 
 /// Make the mount at `target` (and every mount below it) read-only.
-pub fn make_readonly(target: &str, recursive: bool) -> Result<()> {
-    let c = std::ffi::CString::new(target)
-        .map_err(|_| RuntimeError::Invalid(format!("bad path {target:?}")))?;
-    match mount_setattr(libc::AT_FDCWD, &c, recursive, MOUNT_ATTR_RDONLY) {
+pub fn make_readonly(sys: &dyn Syscall, target: &str, recursive: bool) -> Result<()> {
+    match sys.mount_setattr_rdonly(target, recursive) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
             // Before Linux 5.12: a bind remount (not recursive).
             let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-                .map_err(RuntimeError::sys(format!("remount {target} read-only")))
+            sys.mount(None, target, None, flags, None)
+                .map_err(RuntimeError::os(format!("remount {target} read-only")))
         }
         Err(e) => Err(RuntimeError::Sys {
             what: format!("make {target} read-only"),
@@ -59,9 +52,10 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
 
-pub fn mount_proc(root: BorrowedFd<'_>) -> Result<()> {
+pub fn mount_proc(sys: &dyn Syscall, root: BorrowedFd<'_>) -> Result<()> {
     let target = ensure(root, "/proc", Kind::Dir)?;
     mount(
+        sys,
         "proc",
         &fd_path(&target),
         Some("proc"),
@@ -72,9 +66,14 @@ pub fn mount_proc(root: BorrowedFd<'_>) -> Result<()> {
 }
 
 /// sysfs read-only, and the container's cgroups under /sys/fs/cgroup.
-pub fn mount_sys(root: BorrowedFd<'_>, cgroups: Option<&CgroupMount>) -> Result<()> {
+pub fn mount_sys(
+    sys: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    cgroups: Option<&CgroupMount>,
+) -> Result<()> {
     let target = ensure(root, "/sys", Kind::Dir)?;
     mount(
+        sys,
         "sysfs",
         &fd_path(&target),
         Some("sysfs"),
@@ -84,15 +83,16 @@ pub fn mount_sys(root: BorrowedFd<'_>, cgroups: Option<&CgroupMount>) -> Result<
     )?;
     let Some(cg) = cgroups else { return Ok(()) };
     // Re-open: the descriptor above is the directory under the new mount.
-    let sys = crate::sys::fs::open_in_root(root, "/sys", libc::O_PATH | libc::O_DIRECTORY)
+    let sysfs = crate::sys::fs::open_in_root(root, "/sys", libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| RuntimeError::Sys {
             what: "open /sys".into(),
             source: e,
         })?;
-    let cgroot = format!("{}/fs/cgroup", fd_path(&sys));
+    let cgroot = format!("{}/fs/cgroup", fd_path(&sysfs));
     let ro = NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY;
     match cg {
         CgroupMount::Unified => mount(
+            sys,
             "cgroup2",
             &cgroot,
             Some("cgroup2"),
@@ -102,6 +102,7 @@ pub fn mount_sys(root: BorrowedFd<'_>, cgroups: Option<&CgroupMount>) -> Result<
         ),
         CgroupMount::Hierarchies(list) => {
             mount(
+                sys,
                 "tmpfs",
                 &cgroot,
                 Some("tmpfs"),
@@ -116,6 +117,7 @@ pub fn mount_sys(root: BorrowedFd<'_>, cgroups: Option<&CgroupMount>) -> Result<
                     std::path::Path::new(&dir),
                 ))?;
                 mount(
+                    sys,
                     "cgroup",
                     &dir,
                     Some("cgroup"),
@@ -124,13 +126,13 @@ pub fn mount_sys(root: BorrowedFd<'_>, cgroups: Option<&CgroupMount>) -> Result<
                     &format!("/sys/fs/cgroup/{name}"),
                 )?;
             }
-            make_readonly(&cgroot, false)
+            make_readonly(sys, &cgroot, false)
         }
     }
 }
 
 /// `-v SRC:DST[:ro]`: recursive bind, read-only (recursively) if asked.
-pub fn bind_volumes(root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
+pub fn bind_volumes(sys: &dyn Syscall, root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
     for v in volumes {
         let meta = std::fs::metadata(&v.source)
             .map_err(RuntimeError::io("bind mount source", &v.source))?;
@@ -138,6 +140,7 @@ pub fn bind_volumes(root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
         let target = ensure(root, &v.target, kind)?;
         let src = v.source.to_string_lossy();
         mount(
+            sys,
             &src,
             &fd_path(&target),
             None,
@@ -153,7 +156,7 @@ pub fn bind_volumes(root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
                         source: e,
                     }
                 })?;
-            make_readonly(&fd_path(&mounted), true)?;
+            make_readonly(sys, &fd_path(&mounted), true)?;
         }
     }
     Ok(())
@@ -162,12 +165,17 @@ pub fn bind_volumes(root: BorrowedFd<'_>, volumes: &[BindMount]) -> Result<()> {
 /// `--sdnotify container`: `containers/<id>/notify/` read-only at
 /// /run/notify (after `-v` and `--tmpfs`, so neither hides it). Sending a
 /// datagram to the socket in it needs no write access to the mount.
-pub fn bind_notify_dir(root: BorrowedFd<'_>, container_dir: &std::path::Path) -> Result<()> {
+pub fn bind_notify_dir(
+    sys: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    container_dir: &std::path::Path,
+) -> Result<()> {
     use crate::runtime::spec::{NOTIFY_DIR, NOTIFY_HOST_DIR};
     let source = container_dir.join(NOTIFY_HOST_DIR);
     let target = ensure(root, NOTIFY_DIR, Kind::Dir)?;
     let src = source.to_string_lossy();
     mount(
+        sys,
         &src,
         &fd_path(&target),
         None,
@@ -176,11 +184,11 @@ pub fn bind_notify_dir(root: BorrowedFd<'_>, container_dir: &std::path::Path) ->
         NOTIFY_DIR,
     )?;
     let mounted = ensure(root, NOTIFY_DIR, Kind::Dir)?;
-    make_readonly(&fd_path(&mounted), false)
+    make_readonly(sys, &fd_path(&mounted), false)
 }
 
 /// `--tmpfs PATH[:opts]`.
-pub fn mount_tmpfs(root: BorrowedFd<'_>, list: &[TmpfsMount]) -> Result<()> {
+pub fn mount_tmpfs(sys: &dyn Syscall, root: BorrowedFd<'_>, list: &[TmpfsMount]) -> Result<()> {
     for t in list {
         let target = ensure(root, &t.target, Kind::Dir)?;
         let mut flags = MsFlags::empty();
@@ -190,6 +198,7 @@ pub fn mount_tmpfs(root: BorrowedFd<'_>, list: &[TmpfsMount]) -> Result<()> {
         flags.set(MsFlags::MS_NODEV, t.nodev);
         let data = (!t.data.is_empty()).then_some(t.data.as_str());
         mount(
+            sys,
             "tmpfs",
             &fd_path(&target),
             Some("tmpfs"),
@@ -202,10 +211,15 @@ pub fn mount_tmpfs(root: BorrowedFd<'_>, list: &[TmpfsMount]) -> Result<()> {
 }
 
 /// A bind mount of a host file over a file inside the root.
-pub fn bind_file(root: BorrowedFd<'_>, source: &std::path::Path, target: &str) -> Result<()> {
+pub fn bind_file(
+    sys: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    source: &std::path::Path,
+    target: &str,
+) -> Result<()> {
     let t = ensure(root, target, Kind::File)?;
-    let _ = t.as_fd().as_raw_fd();
     mount(
+        sys,
         &source.to_string_lossy(),
         &fd_path(&t),
         None,

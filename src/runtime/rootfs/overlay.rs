@@ -5,6 +5,7 @@
 //! nothing is left to unmount when the container ends.
 
 use crate::runtime::error::{Result, RuntimeError};
+use crate::sys::syscall::Syscall;
 use nix::mount::MsFlags;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +65,7 @@ fn check(p: &str) -> Result<String> {
 /// upper directory is deleted afterwards (the kernel refuses to mount a
 /// volatile work directory twice).
 pub fn mount(
+    sys: &dyn Syscall,
     layers: &[PathBuf],
     upper: &Path,
     work: &Path,
@@ -80,32 +82,34 @@ pub fn mount(
     }
     let (mut opts, chdir) = options(layers, upper, work)?;
     if let Some(dir) = &chdir {
-        nix::unistd::chdir(dir.as_path())
-            .map_err(RuntimeError::sys(format!("chdir {}", dir.display())))?;
+        sys.chdir(dir)
+            .map_err(RuntimeError::os(format!("chdir {}", dir.display())))?;
     }
     let plain_len = opts.len();
     if volatile {
         opts.push_str(",volatile");
     }
+    let target_s = target.to_string_lossy();
     let mount = |o: &str| {
-        nix::mount::mount(
+        sys.mount(
             Some("overlay"),
-            target,
+            &target_s,
             Some("overlay"),
             MsFlags::empty(),
             Some(o),
         )
     };
     let mut result = mount(&opts);
-    if result == Err(nix::Error::EINVAL) && volatile {
+    if volatile && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
         // Before Linux 5.10 there is no volatile option.
         result = mount(&opts[..plain_len]);
     }
-    result.map_err(RuntimeError::sys(format!(
+    result.map_err(RuntimeError::os(format!(
         "mount the overlay rootfs at {}",
         target.display()
     )))?;
-    nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
+    sys.chdir(Path::new("/"))
+        .map_err(RuntimeError::os("chdir /"))?;
     Ok(())
 }
 

@@ -4,16 +4,18 @@
 //! `make_root_rslave`, so the unmount does not propagate to the host).
 
 use crate::runtime::error::{Result, RuntimeError};
-use nix::mount::MntFlags;
+use crate::sys::syscall::Syscall;
 use std::path::Path;
 
-pub fn pivot(new_root: &Path) -> Result<()> {
-    nix::unistd::chdir(new_root)
-        .map_err(RuntimeError::sys(format!("chdir {}", new_root.display())))?;
-    nix::unistd::pivot_root(".", ".").map_err(RuntimeError::sys("pivot_root"))?;
-    nix::mount::umount2(".", MntFlags::MNT_DETACH)
-        .map_err(RuntimeError::sys("unmount the old root"))?;
-    nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
+pub fn pivot(sys: &dyn Syscall, new_root: &Path) -> Result<()> {
+    sys.chdir(new_root)
+        .map_err(RuntimeError::os(format!("chdir {}", new_root.display())))?;
+    sys.pivot_root(".", ".")
+        .map_err(RuntimeError::os("pivot_root"))?;
+    sys.umount_detach(".")
+        .map_err(RuntimeError::os("unmount the old root"))?;
+    sys.chdir(Path::new("/"))
+        .map_err(RuntimeError::os("chdir /"))?;
     Ok(())
 }
 

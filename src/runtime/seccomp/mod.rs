@@ -12,6 +12,7 @@ pub mod profile;
 pub mod syscalls;
 
 use super::error::{Result, RuntimeError};
+use crate::sys::syscall::Syscall;
 use seccompiler::BpfProgram;
 use serde::{Deserialize, Serialize};
 
@@ -149,8 +150,8 @@ pub fn kernel() -> (u32, u32) {
         .unwrap_or((0, 0))
 }
 
-fn install_one(prog: &BpfProgram) -> Result<()> {
-    crate::sys::seccomp::set_mode_filter(prog).map_err(|e| RuntimeError::Sys {
+fn install_one(sys: &dyn Syscall, prog: &BpfProgram) -> Result<()> {
+    sys.seccomp_filter(prog).map_err(|e| RuntimeError::Sys {
         what: "install the seccomp filter".into(),
         source: e,
     })
@@ -158,9 +159,9 @@ fn install_one(prog: &BpfProgram) -> Result<()> {
 
 /// Install a container's filter on the calling thread. Requires
 /// no_new_privs or CAP_SYS_ADMIN.
-pub fn install(mode: &Seccomp) -> Result<()> {
+pub fn install(sys: &dyn Syscall, mode: &Seccomp) -> Result<()> {
     for p in &mode.programs()? {
-        install_one(p)?;
+        install_one(sys, p)?;
     }
     Ok(())
 }
