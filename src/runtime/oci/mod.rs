@@ -19,14 +19,11 @@ pub mod mounts;
 
 use super::cgroups::{Cgroup, Placement};
 use super::error::{Result, RuntimeError};
-use super::process::channel::{self, Message};
-use crate::sys::process::{clone_fork, clone_fork_into_cgroup, Forked};
+use super::process::parent;
 use nix::sched::CloneFlags;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// What the init of a bundle needs besides the spec.
@@ -209,7 +206,6 @@ pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
             None => flags |= ns_flag(ns.typ()),
         }
     }
-    let (ours, theirs) = channel::pair()?;
     let placement = match cgroup.placement()? {
         Placement::SelfJoin(mut tasks) => {
             tasks.extend(launch.extra_tasks.iter().cloned());
@@ -218,98 +214,40 @@ pub fn spawn(launch: &Launch<'_>, cgroup: &Cgroup) -> Result<Started> {
         other => other,
     };
     let cgroup_fs = cgroup.mounts();
-    let mut ctx = init::Context {
-        launch,
-        join: &join,
-        new_cgroup_ns,
-        cgroup_fs: &cgroup_fs,
-        join_cgroup: None,
-        wait_for_go: false,
-    };
+    // With a user namespace the init can write neither the host's cgroup
+    // files nor its own maps: skiff does both, then sends Go.
     let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
-    if userns {
-        // The init cannot write the host's cgroup files, nor its own maps:
-        // skiff does both, then sends Go.
-        ctx.wait_for_go = true;
-    }
-    let raw = flags.bits();
-    let forked = match &placement {
-        Placement::SelfJoin(_) if userns => clone_fork(raw),
-        Placement::SelfJoin(tasks) => {
-            ctx.join_cgroup = Some(tasks.as_slice());
-            clone_fork(raw)
-        }
-        Placement::CloneInto(fd) => match clone_fork_into_cgroup(raw, fd.as_fd()) {
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
-                ) =>
-            {
-                ctx.wait_for_go = true;
-                clone_fork(raw)
-            }
-            other => other,
-        },
-    };
-    let pid = match forked.map_err(|e| RuntimeError::Sys {
-        what: "clone the container init".into(),
-        source: e,
-    })? {
-        Forked::Child => {
-            drop(ours);
+    let spawned = parent::start(
+        flags.bits(),
+        cgroup,
+        &placement,
+        !userns,
+        userns,
+        |cs, theirs| {
+            let ctx = init::Context {
+                launch,
+                join: &join,
+                new_cgroup_ns,
+                cgroup_fs: &cgroup_fs,
+                join_cgroup: cs.join_cgroup,
+                wait_for_go: cs.wait_for_go,
+            };
             init::main(&ctx, theirs)
-        }
-        Forked::Parent(pid) => pid,
-    };
-    drop(theirs);
-    let reap = |pid: Pid| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-    };
-    if ctx.wait_for_go {
-        let prepared = cgroup
-            .add_task(pid)
-            .and_then(|_| {
-                for t in &launch.extra_tasks {
-                    std::fs::write(t, pid.to_string())
-                        .map_err(RuntimeError::io("cannot join", t))?;
-                }
-                Ok(())
-            })
-            .and_then(|_| {
-                if userns {
-                    write_maps(pid, linux)
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(e) = prepared.and_then(|_| ours.send(&Message::Go)) {
-            reap(pid);
-            return Err(e);
-        }
-    }
-    let mut console = None;
-    loop {
-        match ours.recv() {
-            Ok(None) => return Ok(Started { pid, console }),
-            Ok(Some(Message::Console(fd))) => console = Some(fd),
-            Ok(Some(Message::Failed { code, message })) => {
-                let _ = waitpid(pid, None);
-                return Err(if code == 125 {
-                    RuntimeError::Init(message)
-                } else {
-                    RuntimeError::Exec { code, message }
-                });
+        },
+        |pid| {
+            for t in &launch.extra_tasks {
+                std::fs::write(t, pid.to_string()).map_err(RuntimeError::io("cannot join", t))?;
             }
-            Ok(Some(Message::Go)) | Err(_) => {
-                reap(pid);
-                return Err(RuntimeError::Init(
-                    "the container init stopped talking before it was ready".into(),
-                ));
+            if userns {
+                write_maps(pid, linux)?;
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
+    Ok(Started {
+        pid: spawned.pid,
+        console: spawned.console,
+    })
 }
 
 /// uid_map and gid_map of the init's new user namespace.
