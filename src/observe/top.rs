@@ -66,14 +66,6 @@ impl Clock {
     }
 }
 
-/// The fields of `/proc/<pid>/stat` after the command name: index 0 is
-/// field 3 (state).
-fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = s.get(s.rfind(')')? + 2..)?;
-    Some(rest.split(' ').map(str::to_string).collect())
-}
-
 /// `pts/3`, `tty1`, or `?`.
 pub fn tty_name(tty_nr: u64) -> String {
     let major = (tty_nr >> 8) & 0xfff;
@@ -116,12 +108,13 @@ pub fn processes(pids: &[i32]) -> Vec<Process> {
     let mut users = HashMap::new();
     let mut out = Vec::new();
     for &pid in pids {
-        let Some(f) = stat_fields(pid) else { continue };
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let ppid = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let tty_nr = num(4);
-        let cpu_ticks = num(11) + num(12);
-        let start_ticks = num(19);
+        let Some(f) = crate::sys::proc::stat(pid.into()) else {
+            continue;
+        };
+        let ppid = f.ppid();
+        let tty_nr = f.num(7);
+        let cpu_ticks = f.num(14) + f.num(15);
+        let start_ticks = f.num(22);
         let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|t| {

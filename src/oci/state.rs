@@ -48,12 +48,8 @@ pub struct Record {
 
 /// (state letter, start time) of a process.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let state = fields.first()?.chars().next()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
+    let s = crate::sys::proc::stat(pid.into())?;
+    Some((s.state(), s.start_time()?))
 }
 
 pub fn start_time(pid: nix::unistd::Pid) -> Option<u64> {

@@ -23,13 +23,7 @@ pub fn pid_alive(pid: i64) -> bool {
         Err(_) => return false,
     }
     // A zombie has exited; only its parent has not reaped it yet.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-            .unwrap_or(true),
-        Err(_) => true,
-    }
+    crate::sys::proc::stat(pid.into()).is_none_or(|s| !s.exited())
 }
 
 impl Store {

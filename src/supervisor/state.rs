@@ -62,14 +62,8 @@ impl ProcessRef {
 
 /// (state letter, start time) from /proc/<pid>/stat.
 fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: split after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut f = rest.split(' ');
-    let state = f.next()?.chars().next()?;
-    // rest starts at field 3; start time is field 22.
-    let start = f.nth(22 - 4)?.parse().ok()?;
-    Some((state, start))
+    let s = crate::sys::proc::stat(pid.into())?;
+    Some((s.state(), s.start_time()?))
 }
 
 pub fn start_time(pid: i32) -> Option<u64> {

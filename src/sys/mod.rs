@@ -17,6 +17,7 @@ pub mod fs;
 pub mod memory;
 pub mod mount;
 pub mod netdev;
+pub mod proc;
 pub mod process;
 pub mod seccomp;
 pub mod signal;
