@@ -505,18 +505,10 @@ impl MergedMount {
                 m.mounted = true;
             }
             _ => {
-                let lower: Vec<String> = bottom_first
-                    .iter()
-                    .rev()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .collect();
-                let data = format!("lowerdir={}", lower.join(":"));
-                nix::mount::mount(
-                    Some("overlay"),
+                crate::runtime::rootfs::overlay::mount_read_only(
+                    &crate::sys::syscall::Linux,
+                    bottom_first,
                     &m.dir,
-                    Some("overlay"),
-                    nix::mount::MsFlags::MS_RDONLY,
-                    Some(data.as_str()),
                 )
                 .map_err(|e| format!("overlay mount of the source stage: {e}"))?;
                 m.mounted = true;

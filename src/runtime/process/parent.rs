@@ -5,7 +5,6 @@
 use super::channel::{self, Channel, Message};
 use super::init::{self, InitContext};
 use crate::runtime::cgroups::{Cgroup, Placement};
-use std::path::PathBuf;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::network;
 use crate::sys::process::{clone_fork, clone_fork_into_cgroup, Forked};
@@ -13,6 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 
 /// Namespaces the init is born in. The cgroup namespace comes later, from
 /// the init itself, once it sits in its cgroup.

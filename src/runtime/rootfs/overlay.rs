@@ -17,12 +17,25 @@ const MAX_OPTIONS: usize = 4000;
 /// relative to it (the caller chdirs there first) so that images with many
 /// layers still fit in a page of mount options.
 pub fn options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<(String, Option<PathBuf>)> {
+    let (lower, common) = lowerdir(layers, true)?;
+    let opts = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        check(&upper.to_string_lossy())?,
+        check(&work.to_string_lossy())?
+    );
+    fits(&opts, layers)?;
+    Ok((opts, common))
+}
+
+/// The `lowerdir=` list (top layer first), relative to the layers' common
+/// directory (returned) if `relative` and they have one.
+fn lowerdir(layers: &[PathBuf], relative: bool) -> Result<(String, Option<PathBuf>)> {
     if layers.is_empty() {
         return Err(RuntimeError::Invalid("the image has no layers".into()));
     }
     let common = layers[0]
         .parent()
-        .filter(|p| layers.iter().all(|l| l.parent() == Some(*p)))
+        .filter(|p| relative && layers.iter().all(|l| l.parent() == Some(*p)))
         .map(Path::to_path_buf);
     let mut lower = Vec::with_capacity(layers.len());
     for l in layers.iter().rev() {
@@ -35,19 +48,50 @@ pub fn options(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<(String,
         };
         lower.push(check(&s)?);
     }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        check(&upper.to_string_lossy())?,
-        check(&work.to_string_lossy())?
-    );
+    Ok((lower.join(":"), common))
+}
+
+fn fits(opts: &str, layers: &[PathBuf]) -> Result<()> {
     if opts.len() > MAX_OPTIONS {
         return Err(RuntimeError::Invalid(format!(
             "the image has too many layers ({}) for one overlay mount",
             layers.len()
         )));
     }
-    Ok((opts, common))
+    Ok(())
+}
+
+fn all_present(layers: &[PathBuf]) -> Result<()> {
+    for l in layers {
+        if !l.is_dir() {
+            return Err(RuntimeError::Invalid(format!(
+                "image layer {} is missing; the image is incomplete (pull or import it again)",
+                l.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A read-only overlay of `layers` (bottom first, at least two) at
+/// `target`, with the same checks as [`mount`]; the layers are named by
+/// absolute path (the caller's working directory is left alone).
+pub fn mount_read_only(sys: &dyn Syscall, layers: &[PathBuf], target: &Path) -> Result<()> {
+    all_present(layers)?;
+    let (lower, _) = lowerdir(layers, false)?;
+    let opts = format!("lowerdir={lower}");
+    fits(&opts, layers)?;
+    sys.mount(
+        Some("overlay"),
+        &target.to_string_lossy(),
+        Some("overlay"),
+        MsFlags::MS_RDONLY,
+        Some(&opts),
+    )
+    .map_err(RuntimeError::os(format!(
+        "mount the read-only overlay at {}",
+        target.display()
+    )))
 }
 
 fn check(p: &str) -> Result<String> {
@@ -72,14 +116,7 @@ pub fn mount(
     target: &Path,
     volatile: bool,
 ) -> Result<()> {
-    for l in layers {
-        if !l.is_dir() {
-            return Err(RuntimeError::Invalid(format!(
-                "image layer {} is missing; the image is incomplete (pull or import it again)",
-                l.display()
-            )));
-        }
-    }
+    all_present(layers)?;
     let (mut opts, chdir) = options(layers, upper, work)?;
     if let Some(dir) = &chdir {
         sys.chdir(dir)
@@ -137,5 +174,32 @@ mod tests {
             ("lowerdir=/y/b:/x/a,upperdir=/u,workdir=/w", None)
         );
         assert!(options(&[PathBuf::from("/x/a:b")], Path::new("/u"), Path::new("/w")).is_err());
+    }
+
+    #[test]
+    fn read_only_overlay_checks_its_layers() {
+        use crate::sys::syscall::Recorder;
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        let rec = Recorder::default();
+        let target = tmp.path().join("m");
+        let missing = mount_read_only(&rec, &[a.clone(), b.clone()], &target).unwrap_err();
+        assert!(missing.to_string().contains("is missing"), "{missing}");
+        std::fs::create_dir(&b).unwrap();
+        let bad = tmp.path().join("c:d");
+        std::fs::create_dir(&bad).unwrap();
+        assert!(mount_read_only(&rec, &[a.clone(), bad], &target).is_err());
+        assert!(rec.lines().is_empty());
+        mount_read_only(&rec, &[a.clone(), b.clone()], &target).unwrap();
+        assert_eq!(
+            rec.lines(),
+            [format!(
+                "mount overlay {} overlay MsFlags(MS_RDONLY) lowerdir={}:{}",
+                target.display(),
+                b.display(),
+                a.display()
+            )]
+        );
     }
 }
