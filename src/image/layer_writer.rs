@@ -26,9 +26,8 @@ use tar::{Builder, EntryType, Header};
 use crate::store::digest::{Digest, HashingWriter};
 use crate::sys::xattr;
 
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
-const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+use super::whiteout::{OPAQUE as WHITEOUT_OPAQUE, PREFIX as WHITEOUT_PREFIX};
+const OPAQUE_XATTR: &[u8] = xattr::OVERLAY_OPAQUE.to_bytes();
 /// Largest values the ustar numeric fields hold in octal.
 const USTAR_MAX_SIZE: u64 = 0o777_7777_7777;
 const USTAR_MAX_ID: u64 = 0o777_7777;
@@ -237,7 +236,7 @@ fn write_item<W: Write>(
     let ft = md.file_type();
     let mode = md.mode() & 0o7777;
 
-    if opts.from_overlay_upper && ft.is_char_device() && md.rdev() == 0 {
+    if opts.from_overlay_upper && xattr::is_overlay_whiteout(&md) {
         // An overlayfs whiteout (possibly sharing its inode with others).
         let (parent, base) = match item.rel.iter().rposition(|&b| b == b'/') {
             Some(i) => (&item.rel[..=i], &item.rel[i + 1..]),

@@ -9,6 +9,7 @@ pub mod layer_writer;
 pub mod local;
 pub mod reference;
 pub mod unpack;
+pub mod whiteout;
 
 /// The PATH docker gives a container whose image sets none.
 pub const DEFAULT_PATH_ENV: &str =

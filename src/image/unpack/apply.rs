@@ -15,9 +15,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use tar::{Entry, EntryType};
 
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
-const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
+use crate::image::whiteout::{
+    META_PREFIX as WHITEOUT_META_PREFIX, OPAQUE as WHITEOUT_OPAQUE, PREFIX as WHITEOUT_PREFIX,
+};
 const OPAQUE_XATTR: &CStr = xattr::OVERLAY_OPAQUE;
 
 /// A directory whose mode and mtime are set once everything is written.
