@@ -36,3 +36,35 @@ pub(crate) fn cvt<T: Into<i64> + Copy>(rc: T) -> io::Result<T> {
         Ok(rc)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The crate root denies `unsafe_code` and only `mod sys` is allowed it:
+    /// no other file may lift the lint (or `unsafe` would creep back).
+    #[test]
+    fn only_sys_may_allow_unsafe_code() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        assert!(lib.contains("#![deny(unsafe_code)]"));
+        assert_eq!(lib.matches("allow(unsafe_code)").count(), 1);
+        assert!(lib.contains("#[allow(unsafe_code)]\npub mod sys;"));
+        let mut dirs = vec![src.clone()];
+        let mut offenders = Vec::new();
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    if p != src.join("sys") {
+                        dirs.push(p);
+                    }
+                } else if p.extension().is_some_and(|x| x == "rs") && p != src.join("lib.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    if text.contains("allow(unsafe_code)") || text.contains("unsafe_code)]") {
+                        offenders.push(p);
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:?}");
+    }
+}
