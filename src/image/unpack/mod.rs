@@ -2,18 +2,18 @@
 //! lowerdir.
 //!
 //! The tar crate only parses; all filesystem work is done with `*at()`
-//! system calls (`crate::at::fs`) relative to directory fds. An entry's
+//! system calls (`crate::sys::fs`) relative to directory fds. An entry's
 //! parent directory is reached by walking its (lexically normalised) path
 //! from the destination root one component at a time with
-//! `O_DIRECTORY|O_NOFOLLOW` ([`walk`]): a symlink anywhere in a parent path
+//! `O_DIRECTORY|O_NOFOLLOW` (`walk.rs`): a symlink anywhere in a parent path
 //! is refused, and the entry itself is created with `O_EXCL`/`O_NOFOLLOW`
-//! after removing whatever was there ([`apply`]). Nothing outside `dest` can
+//! after removing whatever was there (`apply.rs`). Nothing outside `dest` can
 //! be reached, whatever the archive holds.
 //!
 //! OCI whiteouts become overlayfs whiteouts: `dir/.wh.name` is a character
 //! device 0:0 named `name`, `dir/.wh..wh..opq` sets `trusted.overlay.opaque=y`
-//! on `dir`. Entry metadata (PAX times, xattrs) is read in [`meta`]; the
-//! stream is sniffed and gunzipped in [`decompress`].
+//! on `dir`. Entry metadata (PAX times, xattrs) is read in `meta.rs`; the
+//! stream is sniffed and gunzipped in `decompress.rs`.
 
 mod apply;
 mod decompress;
