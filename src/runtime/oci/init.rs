@@ -14,7 +14,7 @@ use crate::runtime::process::channel::{Channel, Message};
 use crate::runtime::process::exec;
 use crate::runtime::rootfs::{mounts::make_readonly, mounts::make_root_rslave, pivot};
 use crate::runtime::{fds, seccomp, signals, terminal};
-use crate::sys::syscall::Linux;
+use crate::sys::syscall::{Linux, Syscall};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -122,7 +122,9 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     }
     // `check` made sure a uts namespace is listed (new, or joined).
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).map_err(RuntimeError::sys("sethostname"))?;
+        Linux
+            .sethostname(h)
+            .map_err(RuntimeError::os("sethostname"))?;
     }
     if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
         crate::sys::process::setdomainname(d).map_err(|e| RuntimeError::Sys {
@@ -136,17 +138,19 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
     // applies to the new root once it is `/`.
     make_root_rslave(&Linux)?;
     let rootfs = ctx.launch.rootfs;
-    nix::mount::mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(RuntimeError::sys(format!(
-        "bind {} on itself",
-        rootfs.display()
-    )))?;
+    let rootfs_s = rootfs.to_string_lossy();
+    Linux
+        .mount(
+            Some(&rootfs_s),
+            &rootfs_s,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(RuntimeError::os(format!(
+            "bind {} on itself",
+            rootfs.display()
+        )))?;
     let root: OwnedFd = std::fs::File::open(rootfs)
         .map_err(RuntimeError::io("cannot open", rootfs))?
         .into();
@@ -161,11 +165,16 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
         .map_err(RuntimeError::io("cannot open", ctx.launch.fifo))?
         .into();
     if ctx.launch.no_pivot {
-        nix::unistd::chdir(rootfs).map_err(RuntimeError::sys("chdir to the rootfs"))?;
-        nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .map_err(RuntimeError::sys("move the rootfs onto / (--no-pivot)"))?;
+        Linux
+            .chdir(rootfs)
+            .map_err(RuntimeError::os("chdir to the rootfs"))?;
+        Linux
+            .mount(Some("."), "/", None, MsFlags::MS_MOVE, None)
+            .map_err(RuntimeError::os("move the rootfs onto / (--no-pivot)"))?;
         nix::unistd::chroot(".").map_err(RuntimeError::sys("chroot (--no-pivot)"))?;
-        nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
+        Linux
+            .chdir(std::path::Path::new("/"))
+            .map_err(RuntimeError::os("chdir /"))?;
     } else {
         pivot::pivot(&Linux, rootfs)?;
     }
@@ -180,14 +189,9 @@ fn prepare(ctx: &Context<'_>, chan: &Channel) -> Result<OwnedFd> {
                 "linux.rootfsPropagation {p:?}: use shared, slave, private or unbindable (r-prefixed too)"
             )));
         }
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            prop | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(RuntimeError::sys(format!("set rootfsPropagation {p}")))?;
+        Linux
+            .mount(None, "/", None, prop | MsFlags::MS_REC, None)
+            .map_err(RuntimeError::os(format!("set rootfsPropagation {p}")))?;
     }
     // Before readonlyPaths makes /proc/sys read-only (runc's order).
     for (k, v) in linux.sysctl().iter().flatten() {

@@ -7,7 +7,7 @@ use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::rootfs::mounts::{make_readonly, mount};
 use crate::runtime::rootfs::resolve::{ensure, Kind};
 use crate::sys::fs::fd_path;
-use crate::sys::syscall::Linux;
+use crate::sys::syscall::{Linux, Syscall};
 use nix::mount::MsFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
@@ -137,16 +137,9 @@ pub fn mount_one(
             // The bind itself ignores flags: remount the new mount with them.
             let target = ensure(root, &dest, kind)?;
             let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
-            nix::mount::mount(
-                None::<&str>,
-                fd_path(&target).as_str(),
-                None::<&str>,
-                remount,
-                None::<&str>,
-            )
-            .map_err(RuntimeError::sys(format!(
-                "remount {dest} with its options"
-            )))?;
+            Linux
+                .mount(None, &fd_path(&target), None, remount, None)
+                .map_err(RuntimeError::os(format!("remount {dest} with its options")))?;
         }
     } else {
         let data = (!data.is_empty()).then_some(data.as_str());
@@ -154,14 +147,9 @@ pub fn mount_one(
     }
     if !prop.is_empty() {
         let target = ensure(root, &dest, kind)?;
-        nix::mount::mount(
-            None::<&str>,
-            fd_path(&target).as_str(),
-            None::<&str>,
-            prop,
-            None::<&str>,
-        )
-        .map_err(RuntimeError::sys(format!("set the propagation of {dest}")))?;
+        Linux
+            .mount(None, &fd_path(&target), None, prop, None)
+            .map_err(RuntimeError::os(format!("set the propagation of {dest}")))?;
     }
     Ok(())
 }
