@@ -28,6 +28,10 @@ ensure_packages busybox-static skopeo umoci crun runc podman buildah containerd 
     iproute2 ca-certificates gcc libc6-dev binutils xz-utils \
     docker-registry apache2-utils openssl iptables python3 prometheus
 log "all packages present"
+# tests/kube.rs checks generated manifests with PyPI's kubernetes-validate.
+command -v kubernetes-validate >/dev/null ||
+    python3 -m pip install --quiet kubernetes-validate ||
+    log "cannot install kubernetes-validate from PyPI (tests/kube.rs will say so)"
 
 step "fixtures"
 t0=$SECONDS

@@ -188,6 +188,11 @@ impl World {
     /// `web:latest` answering `<version> <client address> <host name>` on
     /// 8080 (after `delay` seconds).
     fn build_web(&self, version: &str, delay: u32) {
+        self.build_web_on(version, delay, "8080")
+    }
+
+    /// The same, listening on `listen` (`[IP:]PORT`, busybox httpd's -p).
+    fn build_web_on(&self, version: &str, delay: u32, listen: &str) {
         let ctx = tempfile::tempdir().unwrap();
         let script = ctx.path().join("ip");
         std::fs::write(
@@ -201,7 +206,7 @@ impl World {
             ctx.path().join("Dockerfile"),
             format!(
                 "FROM busybox:fixture\nENV V={version}\nCOPY ip /w/cgi-bin/ip\n\
-                 CMD [\"sh\", \"-c\", \"sleep {delay}; exec httpd -f -p 8080 -h /w\"]\n"
+                 CMD [\"sh\", \"-c\", \"sleep {delay}; exec httpd -f -p {listen} -h /w\"]\n"
             ),
         )
         .unwrap();
@@ -533,4 +538,37 @@ fn a_bridge_neighbour_cannot_reach_the_hosts_loopback() {
     server.wait().unwrap();
     assert_eq!(line.trim(), "not reached");
     w.ok(&["rm", "-f", "web"]);
+}
+
+#[test]
+fn a_program_listening_on_loopback_only_is_served_by_the_relay() {
+    let w = World::new();
+    w.ok(&["network", "create", "--subnet", "198.51.100.0/24", "shop"]);
+    // Ready by its 127.0.0.1 (what the readiness check connects to), not
+    // reachable on its bridge address: the kernel must not forward to it.
+    w.build_web_on("v1", 0, "127.0.0.1:8080");
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "shop",
+        "-p",
+        "18081:8080",
+        "web",
+    ]);
+    w.wait("the container ready", || {
+        let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "web"])).unwrap();
+        v[0]["State"]["Ready"] == true
+    });
+    let out = w.requests(&w.outside, "192.0.2.2", 18081, 5);
+    out.no_failures_of(5);
+    assert!(
+        out.ok.iter().all(|b| b.starts_with("v1 127.0.0.1 ")),
+        "the relay answered: {out:?}"
+    );
+    assert!(w.dnat_targets().is_empty(), "{}", w.rules());
+    w.ok(&["rm", "-f", "web"]);
+    w.ok(&["network", "rm", "shop"]);
 }

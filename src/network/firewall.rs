@@ -116,11 +116,13 @@ fn removal_script(saved: &str, bridge: &str) -> String {
     s
 }
 
-fn save() -> Result<String> {
+/// The host's rules, as `iptables-save` prints them.
+pub(super) fn save() -> Result<String> {
     tool("read the firewall rules", "iptables-save", &[], "")
 }
 
-fn restore(what: &str, script: &str) -> Result<()> {
+/// Apply `script` with `iptables-restore --noflush` (all or nothing).
+pub(super) fn restore(what: &str, script: &str) -> Result<()> {
     if script.is_empty() {
         return Ok(());
     }

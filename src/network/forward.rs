@@ -25,8 +25,8 @@
 //! `all`/`default`) and the bridge's MASQUERADE of 127.0.0.0/8
 //! (`firewall.rs`), so the container sees the bridge's gateway address.
 
+use super::firewall::{restore, save};
 use super::ipam::Allocations;
-use super::links::tool;
 use super::record::{Network, Networks};
 use super::{firewall, NetworkError, Result};
 use std::net::Ipv4Addr;
@@ -187,17 +187,6 @@ fn sync_script(saved: &str, p: &Published, backends: &[Backend]) -> String {
     }
     s.push_str("COMMIT\n");
     s
-}
-
-fn save() -> Result<String> {
-    tool("read the firewall rules", "iptables-save", &[], "")
-}
-
-fn restore(what: &str, script: &str) -> Result<()> {
-    if script.is_empty() {
-        return Ok(());
-    }
-    tool(what, "iptables-restore", &["--noflush", "-w"], script).map(|_| ())
 }
 
 fn record_path(nets: &Networks, p: &Published) -> PathBuf {

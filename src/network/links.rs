@@ -18,14 +18,7 @@ pub fn tool(what: &str, prog: &str, args: &[&str], input: &str) -> Result<String
         .spawn();
     let mut child = spawned.map_err(|e| NetworkError::Tool {
         what: what.to_string(),
-        detail: format!(
-            "cannot run {prog}: {e} (install {})",
-            match prog {
-                "ip" => "iproute2",
-                "nsenter" => "util-linux",
-                _ => "iptables",
-            }
-        ),
+        detail: format!("cannot run {prog}: {e} (install iptables, which has it)"),
     })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.as_bytes());

@@ -57,7 +57,7 @@ pub enum NetworkError {
     InUse { name: String, containers: String },
     #[error("{0}")]
     Invalid(String),
-    /// A tool (`ip`, `iptables-restore`) failed.
+    /// A firewall tool (`iptables-save`, `iptables-restore`) failed.
     #[error("{what}: {detail}")]
     Tool { what: String, detail: String },
     /// A netlink request the kernel refused (its errno kept).

@@ -4,7 +4,9 @@
 //! healthy when it has a check), not draining (`stop_accepting`), with a
 //! live supervisor — read from the containers' config.json and state.json
 //! under the networks lock, so any supervisor or command can re-sync a
-//! port and the result does not depend on who wrote last.
+//! port and the result does not depend on who wrote last. A member must
+//! also accept a connection on its bridge address: a program listening on
+//! 127.0.0.1 only is served through the relay (which reaches it there).
 //!
 //! The supervisor's own listener stays bound: it holds the port, and
 //! takes what the kernel does not forward (no member ready: the relay
@@ -68,6 +70,16 @@ fn takes_connections(s: &State) -> bool {
         && s.supervisor.as_ref().is_some_and(|p| p.alive())
 }
 
+/// Does `b` accept a TCP connection on its bridge address (from the host)?
+fn answers_on_bridge(b: &Backend) -> bool {
+    let addr = std::net::SocketAddr::from((b.addr, b.port));
+    std::net::TcpStream::connect_timeout(&addr, BRIDGE_PROBE).is_ok()
+}
+
+/// How long a member's bridge address may take to accept the check's
+/// connection (the bridge is local: an answer or a refusal is immediate).
+const BRIDGE_PROBE: std::time::Duration = std::time::Duration::from_millis(300);
+
 fn net(e: crate::network::NetworkError) -> SupervisorError {
     SupervisorError::Invalid(e.to_string())
 }
@@ -92,7 +104,13 @@ fn members(store: &Store, nets: &Networks, p: &Published) -> Result<Vec<Backend>
         if let Some(b) =
             forward::backend_of(nets, &id, first_network(&cfg), spec.container_port).map_err(net)?
         {
-            out.push(b);
+            // Readiness is judged on 127.0.0.1 inside the container; the
+            // kernel forwards to its bridge address. A program that listens
+            // on 127.0.0.1 only is ready but not reachable there: it keeps
+            // the relay (which connects to 127.0.0.1 inside) instead.
+            if answers_on_bridge(&b) {
+                out.push(b);
+            }
         }
     }
     out.sort_by_key(|b| b.addr);
@@ -126,10 +144,25 @@ pub fn sync_all(store: &Store, cfg: &RunConfig) -> Result<()> {
 pub fn out_of_date(store: &Store, p: &Published, me: &str, serving: bool) -> bool {
     let nets = Networks::at(store.root());
     let recorded = forward::recorded(&nets, p);
-    (serving && !recorded.iter().any(|id| id == me))
+    (serving && !recorded.iter().any(|id| id == me) && reachable(store, &nets, p, me))
         || recorded.iter().any(|id| {
             !State::load(&store.containers_dir().join(id)).is_ok_and(|s| takes_connections(&s))
         })
+}
+
+/// Would container `me` be a member of `p`'s chain by its bridge address
+/// (not one served by the relay because it listens on 127.0.0.1 only)?
+fn reachable(store: &Store, nets: &Networks, p: &Published, me: &str) -> bool {
+    let Ok(cfg) = RunConfig::load(&store.containers_dir().join(me)) else {
+        return false;
+    };
+    let Some(spec) = cfg.ports.iter().find(|s| published(s).as_ref() == Some(p)) else {
+        return false;
+    };
+    forward::backend_of(nets, me, first_network(&cfg), spec.container_port)
+        .ok()
+        .flatten()
+        .is_some_and(|b| answers_on_bridge(&b))
 }
 
 /// After a container (at `dir`) was stopped or removed without its

@@ -1,6 +1,9 @@
 //! `-p [IP:]HOST:CTR`: the supervisor holds the host ports for the
-//! container's whole life (across restarts) and relays each connection into
-//! the container's network namespace — no iptables, no proxy process.
+//! container's whole life (across restarts) and relays into the container's
+//! network namespace each connection the kernel does not forward (see
+//! `forwarding`: bridge networks are forwarded by DNAT once ready; the relay
+//! serves `private`, a container not yet ready, and a program that listens
+//! on 127.0.0.1 only) — no proxy process.
 //!
 //! For an accepted connection: setns into the container's netns (an fd
 //! opened once per container start), create the socket, setns back (the

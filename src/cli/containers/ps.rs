@@ -26,7 +26,7 @@ pub struct PsArgs {
     /// Output: table, json, or a template such as '{{.Names}}' or 'table {{.ID}}\t{{.Status}}'
     #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: String,
-    /// Only containers that match KEY=VALUE: id, name, status, label, ancestor (repeatable)
+    /// Only containers that match KEY=VALUE: id, name, status, label, ancestor, health (repeatable)
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
 }
