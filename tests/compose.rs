@@ -12,42 +12,9 @@ use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A network namespace made for one test (deleted on drop): skiff runs in
-/// it, so the seed's fixed port 3000 never touches the host's network.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "skiff-cmp-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = |c: &mut Command| assert!(c.status().expect("ip").success(), "{c:?}");
-        ok(Command::new("ip").args(["netns", "add", &name]));
-        ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
-        Netns { name }
-    }
-
-    fn path(&self) -> String {
-        format!("/run/netns/{}", self.name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 /// A store, a project directory, and optionally a namespace; every
 /// container is removed on drop, even when the test fails.
@@ -73,7 +40,7 @@ impl Project {
         Project {
             s,
             dir,
-            ns: ns.then(Netns::new),
+            ns: ns.then(|| Netns::new("cmp")),
         }
     }
 

@@ -78,15 +78,6 @@ fn attempts(out: &Output) -> Vec<Attempt> {
         .collect()
 }
 
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// The single attempt line in `o`; panics unless it says blocked.
 fn blocked(o: &Output, name: &str) -> Attempt {
     let mut all = attempts(o);

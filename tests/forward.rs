@@ -11,75 +11,18 @@
 
 mod common;
 
-use common::{skiff_bin, TestStore};
+use common::{must, show, skiff_bin, Netns, TestStore};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn must(script: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
-    assert!(o.status.success(), "{script}: {}", show(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    t ^ (std::process::id() << 8)
-}
-
-/// A network namespace made (and removed) by the test.
-struct Ns {
-    name: String,
-}
-
-impl Ns {
-    fn new(tag: &str) -> Ns {
-        let name = format!("skf-{tag}-{}-{:08x}", std::process::id(), rand_u32());
-        must(&format!(
-            "ip netns add {name} && ip -n {name} link set lo up"
-        ));
-        Ns { name }
-    }
-    fn sh(&self, script: &str) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", script])
-            .output()
-            .unwrap()
-    }
-    fn must(&self, script: &str) -> String {
-        let o = self.sh(script);
-        assert!(o.status.success(), "{script}: {}", show(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/forward/client.py");
 
 struct World {
     store: TestStore,
-    host: Ns,
-    outside: Ns,
+    host: Netns,
+    outside: Netns,
     tmp: tempfile::TempDir,
 }
 
@@ -152,8 +95,8 @@ fn parse_seen(line: &str) -> Seen {
 
 impl World {
     fn new() -> World {
-        let host = Ns::new("h");
-        let outside = Ns::new("o");
+        let host = Netns::new("h");
+        let outside = Netns::new("o");
         must(&format!(
             "ip link add vh netns {h} type veth peer name vo netns {o}",
             h = host.name,
@@ -215,7 +158,7 @@ impl World {
     }
 
     /// `n` requests from `ns` to `addr:port`, one after the other.
-    fn requests(&self, ns: &Ns, addr: &str, port: u16, n: usize) -> Seen {
+    fn requests(&self, ns: &Netns, addr: &str, port: u16, n: usize) -> Seen {
         let stop = self.tmp.path().join("never");
         let o = ns.must(&format!(
             "python3 {CLIENT} {addr} {port} /cgi-bin/ip 30 {} {n}",
@@ -226,7 +169,9 @@ impl World {
 
     /// A request loop from the outside until `finish`.
     fn start_loop(&self, port: u16) -> Loop {
-        let stop = self.tmp.path().join(format!("stop-{}", rand_u32()));
+        static LOOPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = LOOPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let stop = self.tmp.path().join(format!("stop-{n}"));
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.outside.name, "python3", CLIENT])
             .args(["192.0.2.2", &port.to_string(), "/cgi-bin/ip", "60"])
@@ -516,7 +461,7 @@ fn a_bridge_neighbour_cannot_reach_the_hosts_loopback() {
     assert_eq!(line.trim(), "ready");
     // The neighbour: a veth on skiff0 from a namespace the test makes,
     // whose 127.0.0.1 is routed to the gateway.
-    let evil = Ns::new("e");
+    let evil = Netns::new("e");
     must(&format!(
         "ip -n {h} link add ev0 type veth peer name ev1 netns {e} && \
          ip -n {h} link set ev0 master skiff0 up",

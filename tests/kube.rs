@@ -14,7 +14,6 @@ use saphyr::{LoadableYamlNode, ScalarOwned, YamlOwned};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// `kubernetes-validate`, installed from PyPI the first time it is needed
@@ -55,30 +54,6 @@ fn validate(files: &[PathBuf]) {
     assert!(!out.contains("ERROR"), "{out}");
 }
 
-/// A network namespace for one test, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "skiff-kube-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = |c: &mut Command| assert!(c.status().expect("ip").success(), "{c:?}");
-        ok(Command::new("ip").args(["netns", "add", &name]));
-        ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// A store with busybox, a directory, and a namespace skiff runs in;
 /// every container is removed on drop.
 struct Host {
@@ -94,7 +69,7 @@ impl Host {
         Host {
             s: TestStore::new().with_busybox(),
             dir,
-            ns: Netns::new(),
+            ns: Netns::new("kube"),
         }
     }
 
@@ -105,7 +80,7 @@ impl Host {
 
     fn skiff(&self, args: &[&str]) -> Output {
         Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.ns.0))
+            .arg(format!("--net={}", self.ns.path()))
             .arg(skiff_bin())
             .arg("--root")
             .arg(self.s.root())

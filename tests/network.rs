@@ -8,82 +8,22 @@
 
 mod common;
 
-use common::{fixtures, skiff_bin, TestStore};
+use common::{fixtures, must, show, skiff_bin, Netns, TestStore};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn sh(script: &str) -> Output {
-    Command::new("sh").arg("-c").arg(script).output().unwrap()
-}
-
-fn must(script: &str) -> String {
-    let o = sh(script);
-    assert!(o.status.success(), "{script}: {}", show(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A network namespace made (and removed) by the test.
-struct Ns {
-    name: String,
-}
-
-impl Ns {
-    fn new(tag: &str) -> Ns {
-        let name = format!("skt-{tag}-{}-{:08x}", std::process::id(), rand_u32());
-        must(&format!(
-            "ip netns add {name} && ip -n {name} link set lo up"
-        ));
-        Ns { name }
-    }
-    /// Run a shell script inside the namespace.
-    fn sh(&self, script: &str) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", script])
-            .output()
-            .unwrap()
-    }
-    fn must(&self, script: &str) -> String {
-        let o = self.sh(script);
-        assert!(o.status.success(), "{script}: {}", show(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = sh(&format!("ip netns del {}", self.name));
-    }
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    t ^ (std::process::id() << 8)
-}
 
 /// The host namespace (skiff runs there), the outside, and a store.
 struct World {
     store: TestStore,
-    host: Ns,
-    outside: Ns,
+    host: Netns,
+    outside: Netns,
     server: Option<Child>,
 }
 
 impl World {
     fn new() -> World {
-        let host = Ns::new("h");
-        let outside = Ns::new("o");
+        let host = Netns::new("h");
+        let outside = Netns::new("o");
         must(&format!(
             "ip link add vh netns {h} type veth peer name vo netns {o}",
             h = host.name,

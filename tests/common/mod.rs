@@ -210,3 +210,67 @@ impl Drop for CleanStore {
         }
     }
 }
+
+/// A command's exit code and output, for assertion messages.
+pub fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Run a shell script on the host; its stdout, or a panic with its output.
+pub fn must(script: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(o.status.success(), "{script}: {}", show(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A network namespace made by the test (`ip netns add`, loopback up) and
+/// removed when dropped. Its name carries `tag`, the test's pid and a
+/// counter, so tests running at once never share one.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("skt-{tag}-{}-{n}", std::process::id());
+        must(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ));
+        Netns { name }
+    }
+
+    /// Where `setns` finds it.
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+
+    /// Run a shell script inside the namespace.
+    pub fn sh(&self, script: &str) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "sh", "-c", script])
+            .output()
+            .unwrap()
+    }
+
+    /// The same; its stdout, or a panic with its output.
+    pub fn must(&self, script: &str) -> String {
+        let o = self.sh(script);
+        assert!(o.status.success(), "{script}: {}", show(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
