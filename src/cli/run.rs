@@ -1,23 +1,28 @@
 //! `skiff run`: parse docker's options, resolve the image, hand the rest to
 //! the runtime and stay attached in the foreground — or, with `-d`, to a
 //! supervisor (`supervisor::spawn`) that owns the container from then on.
+//! The flags are here; `run/options.rs` turns them into the runtime's and
+//! the supervisor's options, `run/attached.rs` is the foreground run,
+//! `run/replicas.rs` is `--replicas`.
 
 use crate::deploy::create;
 use crate::runtime::process::sealed_exe;
-use crate::runtime::seccomp::Seccomp;
-use crate::runtime::{self, attach, signals, spec, Container, NetworkMode, RunOptions, Stdio};
+use crate::runtime::{self, Container};
 use crate::store::events::Event;
 use crate::store::Store;
-use crate::supervisor::config::{LogOptions, Options, RunConfig};
-use crate::supervisor::health::{HealthOptions, OnFailure};
-use crate::supervisor::notify::SdNotify;
-use crate::supervisor::ports::PortSpec;
-use crate::supervisor::restart::Policy;
-use crate::supervisor::state::{ProcessRef, State, Status};
-use crate::supervisor::{lookup, replicas, SupervisorError};
-use anyhow::{bail, Context, Result};
+use crate::supervisor::config::{Options, RunConfig};
+use crate::supervisor::lookup;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
+
+mod attached;
+mod options;
+mod replicas;
+
+use attached::run_attached;
+use options::{detached_options, labels, options, recorded_options};
+use replicas::{replica_count, run_replicas};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -171,199 +176,6 @@ impl RunArgs {
     }
 }
 
-fn no_new_privileges(opts: &[String]) -> Result<bool> {
-    let mut nnp = true;
-    for o in opts {
-        let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), "true"));
-        match (k, v) {
-            ("no-new-privileges", "true") => nnp = true,
-            ("no-new-privileges", "false") => nnp = false,
-            ("seccomp", _) => {}
-            _ => {
-                bail!(
-                    "unsupported --security-opt {o:?} (supported: no-new-privileges=true|false, \
-                     seccomp=PROFILE.json|unconfined)"
-                )
-            }
-        }
-    }
-    Ok(nnp)
-}
-
-/// `seccomp=PROFILE.json` or `seccomp=unconfined` (the last one given wins).
-fn seccomp(opts: &[String]) -> Result<Seccomp> {
-    let mut mode = Seccomp::Default;
-    for o in opts {
-        if let Some(("seccomp", v)) = o.split_once(['=', ':']) {
-            mode = Seccomp::from_option(v)?;
-        }
-    }
-    Ok(mode)
-}
-
-fn options(a: &RunArgs) -> Result<RunOptions> {
-    if let Some(sig) = &a.stop_signal {
-        sig.parse::<crate::runtime::signum::Signum>()
-            .map_err(|e| anyhow::anyhow!("invalid --stop-signal {sig:?}: {e}"))?;
-    }
-    // Refuse a bad -v (a volume name with / or ..) before anything is read.
-    let here = std::env::current_dir().context("cannot read the working directory")?;
-    for v in &a.volume {
-        spec::parse_volume(&spec::absolute_volume(v, &here))?;
-    }
-    let mut env_file_lines = Vec::new();
-    for f in &a.env_file {
-        let data =
-            std::fs::read(f).with_context(|| format!("cannot read env file {}", f.display()))?;
-        env_file_lines.extend(spec::env_file_checked(&f.display().to_string(), &data)?);
-    }
-    let (network, networks) = spec::network_choice(&a.network);
-    if network != NetworkMode::Bridge && (a.ip.is_some() || !a.network_alias.is_empty()) {
-        bail!(
-            "--ip and --network-alias need a bridge network (--network {} has none)",
-            a.network
-        );
-    }
-    for alias in &a.network_alias {
-        crate::network::hosts::check_alias(alias)?;
-    }
-    if network == NetworkMode::Bridge {
-        for n in &networks {
-            if n != crate::network::DEFAULT_NETWORK {
-                crate::network::record::check_name(n)?;
-            }
-        }
-    }
-    Ok(RunOptions {
-        name: a.name.clone(),
-        hostname: a.hostname.clone(),
-        env: a.env.clone(),
-        env_file_lines,
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        entrypoint: a.entrypoint.clone(),
-        args: a.args().to_vec(),
-        network,
-        networks,
-        network_aliases: a.network_alias.clone(),
-        ip: a.ip,
-        dns: a.dns.clone(),
-        add_hosts: a.add_host.clone(),
-        volumes: {
-            let cwd = std::env::current_dir().context("cannot read the working directory")?;
-            a.volume
-                .iter()
-                .map(|v| spec::absolute_volume(v, &cwd))
-                .collect()
-        },
-        tmpfs: a.tmpfs.clone(),
-        read_only: a.read_only,
-        memory: a.memory.clone(),
-        cpus: a.cpus.clone(),
-        pids_limit: a.pids_limit,
-        no_new_privileges: no_new_privileges(&a.security_opt)?,
-        tty: a.tty,
-        seccomp: seccomp(&a.security_opt)?,
-    })
-}
-
-/// What only `-d` and the supervisor use, checked before anything is created.
-struct Detached {
-    policy: Policy,
-    ports: Vec<PortSpec>,
-    log: LogOptions,
-    health: HealthOptions,
-    sdnotify: SdNotify,
-}
-
-fn health_options(a: &RunArgs) -> Result<HealthOptions> {
-    Ok(HealthOptions {
-        cmd: a.health_cmd.clone(),
-        interval: a.health_interval.clone(),
-        timeout: a.health_timeout.clone(),
-        start_period: a.health_start_period.clone(),
-        start_interval: a.health_start_interval.clone(),
-        retries: a.health_retries,
-        none: a.no_healthcheck,
-        on_failure: a.health_on_failure.parse::<OnFailure>()?,
-    })
-}
-
-fn detached_options(a: &RunArgs, network: NetworkMode) -> Result<Detached> {
-    let policy: Policy = a.restart.parse()?;
-    let log = LogOptions::parse(&a.log_opt)?;
-    let health = health_options(a)?;
-    let sdnotify: SdNotify = a.sdnotify.parse()?;
-    let mut ports = a
-        .publish
-        .iter()
-        .map(|p| p.parse::<PortSpec>())
-        .collect::<Result<Vec<_>, SupervisorError>>()?;
-    if policy != Policy::No && a.rm {
-        bail!("conflicting options: --restart and --rm");
-    }
-    if !a.detach {
-        if policy != Policy::No {
-            bail!("--restart needs -d: a foreground container ends with its skiff run");
-        }
-        if !ports.is_empty() {
-            bail!("-p needs -d: published ports are served by the container's supervisor");
-        }
-        if !a.log_opt.is_empty() {
-            bail!("--log-opt needs -d: a foreground container writes to the terminal");
-        }
-        if health != HealthOptions::default() {
-            bail!(
-                "--health-* options need -d: health checks are run by the container's supervisor"
-            );
-        }
-        if sdnotify.is_container() {
-            bail!("--sdnotify container needs -d: READY=1 is read by the container's supervisor");
-        }
-    } else if a.tty || a.interactive {
-        bail!("-i and -t cannot be used with -d (use skiff exec -it to get a shell)");
-    }
-    match network {
-        NetworkMode::Host if !ports.is_empty() => {
-            eprintln!("WARNING: published ports are discarded when using host network mode");
-            ports.clear();
-        }
-        NetworkMode::None if !ports.is_empty() => {
-            bail!("-p cannot be used with --network none (the container has no network)")
-        }
-        _ => {}
-    }
-    for (i, p) in ports.iter().enumerate() {
-        if ports[..i]
-            .iter()
-            .any(|q| q.host_port == p.host_port && q.host_ip == p.host_ip)
-        {
-            bail!("host port {} is published twice", p.host_port);
-        }
-    }
-    Ok(Detached {
-        policy,
-        ports,
-        log,
-        health,
-        sdnotify,
-    })
-}
-
-/// `--label KEY=VALUE` (KEY alone: an empty value, as docker does).
-fn labels(given: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
-    given
-        .iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-            if k.is_empty() || k.contains(char::is_whitespace) {
-                anyhow::bail!("invalid --label {l:?}: use KEY=VALUE");
-            }
-            Ok((k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     sealed_exe::ensure().context("cannot protect the skiff binary")?;
     let opts = options(&a)?;
@@ -438,101 +250,6 @@ fn create_one(store: &Store, a: &RunArgs, request: &create::Request) -> Result<C
     }
 }
 
-/// `--replicas`: how many, checked before anything is created.
-fn replica_count(a: &RunArgs) -> Result<Option<u32>> {
-    let Some(r) = &a.replicas else {
-        return Ok(None);
-    };
-    let n = replicas::parse_count(r)?;
-    if !a.detach {
-        bail!("--replicas needs -d: each replica runs under its own supervisor");
-    }
-    if a.rm {
-        bail!("conflicting options: --replicas and --rm");
-    }
-    let Some(name) = &a.name else {
-        bail!("--replicas needs --name: the replicas are named NAME.1, NAME.2, …");
-    };
-    if replicas::split_name(name).is_some() {
-        bail!("invalid service name {name:?}: NAME.N is the name of a replica");
-    }
-    if a.ip.is_some() {
-        bail!("--ip cannot be used with --replicas (each replica needs its own address)");
-    }
-    Ok(Some(n))
-}
-
-/// `run -d --replicas N --name api`: containers api.1 … api.N, started one
-/// after the other (the first binds the published ports, the others share
-/// them). If one cannot start, the ones made so far are removed again: all
-/// or nothing.
-fn run_replicas(store: &Store, a: &RunArgs, request: &create::Request, n: u32) -> Result<i32> {
-    let service = a.name.clone().unwrap_or_default();
-    // One deploy at a time (waits for a scale, rollout or rollback); what
-    // a killed `scale`/`run --replicas` of this service left comes first.
-    let _lock = crate::deploy::journal::lock(store)?;
-    let opts = crate::deploy::Options::default();
-    if let Some(what) = crate::deploy::scale::recover(store, &service, &opts)? {
-        eprintln!("skiff: {what}");
-    }
-    if lookup::resolve(store, &service).is_ok() || !replicas::members(store, &service).is_empty() {
-        bail!(
-            "the name {service:?} is already in use (a container or a service); \
-             remove it first (skiff rm -f {service})"
-        );
-    }
-    crate::deploy::scale::begin_run(store, &service, n)?;
-    let mut made: Vec<String> = Vec::new();
-    for i in 1..=n {
-        let mut r = request.clone();
-        r.options.run.name = Some(replicas::replica_name(&service, i));
-        r.options.service = Some(service.clone());
-        let started = create_one(store, a, &r).and_then(|c| {
-            let id = c.id().to_string();
-            made.push(id.clone());
-            replicas::spawn(store, &id).map_err(anyhow::Error::from)
-        });
-        if let Err(e) = started {
-            for id in made.iter().rev() {
-                let _ = crate::supervisor::ops::remove(store, id, true);
-                let _ = crate::supervisor::cleanup::remove_cgroups(id);
-            }
-            crate::deploy::scale::end_run(store, &service)?;
-            let code = e
-                .downcast_ref::<SupervisorError>()
-                .map_or(125, SupervisorError::exit_code);
-            eprintln!(
-                "skiff: replica {} of {service} did not start: {e:#}",
-                replicas::replica_name(&service, i)
-            );
-            return Ok(code);
-        }
-    }
-    crate::deploy::scale::end_run(store, &service)?;
-    for id in made {
-        println!("{id}");
-    }
-    Ok(0)
-}
-
-fn recorded_options(a: &RunArgs, opts: &RunOptions, health: &HealthOptions) -> Options {
-    Options {
-        run: opts.clone(),
-        // Absolute, so `restart --update-env` reads them from anywhere.
-        env_files: a
-            .env_file
-            .iter()
-            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-            .collect(),
-        publish: a.publish.clone(),
-        log_opts: a.log_opt.clone(),
-        health: health.clone(),
-        service: None,
-        stop_signal: a.stop_signal.clone(),
-        sdnotify: SdNotify::Ignore,
-    }
-}
-
 /// Hand the container to its supervisor; print its id once it runs.
 fn run_detached(store: &Store, container: Container) -> Result<i32> {
     match create::start_detached(store, container) {
@@ -545,78 +262,4 @@ fn run_detached(store: &Store, container: Container) -> Result<i32> {
             Ok(e.exit_code())
         }
     }
-}
-
-/// The foreground command owns the container: it records the state for
-/// `ps` (unless the container goes away with `--rm`).
-fn record(store: &Store, container: &Container, a: &RunArgs, f: impl FnOnce(&mut State)) {
-    if a.rm || !container.dir().is_dir() {
-        return;
-    }
-    let mut s = State::load(container.dir()).unwrap_or_default();
-    f(&mut s);
-    let _ = s.save(store, container.dir());
-}
-
-fn run_attached(store: &Store, container: &Container, a: &RunArgs) -> Result<i32> {
-    let mut forwarder = signals::Forwarder::install()?;
-    let stdio = if a.tty {
-        Stdio::Pty
-    } else {
-        Stdio::Inherit {
-            stdin: a.interactive,
-        }
-    };
-    let mut running = match container.start(stdio) {
-        Ok(r) => r,
-        Err(e @ runtime::RuntimeError::Exec { .. }) => {
-            eprintln!("skiff: {e}");
-            record(store, container, a, |s| {
-                s.status = Status::Exited;
-                s.exit_code = Some(e.exit_code());
-                s.error = Some(e.to_string());
-            });
-            return Ok(e.exit_code());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let event = |action: &str| {
-        let image = RunConfig::load(container.dir())
-            .map(|c| c.image.label())
-            .unwrap_or_else(|_| a.image().to_string());
-        Event::container(action, container.id(), a.name.as_deref(), &image)
-    };
-    store.emit(event("start").attr("pid", running.pid().as_raw().to_string()));
-    record(store, container, a, |s| {
-        s.status = Status::Running;
-        s.supervisor = Some(ProcessRef::current());
-        s.pid = Some(running.pid().as_raw());
-        s.started_at = Some(crate::supervisor::now_rfc3339());
-    });
-    let status = attach::attach(&mut running, &mut forwarder, a.interactive)?;
-    drop(running);
-    if status.oom_killed {
-        store.emit(event("oom"));
-    }
-    store.emit(event("die").attr("exitCode", status.exit_code().to_string()));
-    record(store, container, a, |s| {
-        s.status = Status::Exited;
-        s.pid = None;
-        s.exit_code = Some(status.exit_code());
-        s.oom_killed = status.oom_killed;
-        s.finished_at = Some(crate::supervisor::now_rfc3339());
-    });
-    if status.oom_killed {
-        let limit = container
-            .spec()
-            .resources
-            .memory
-            .map(|m| format!(" (memory limit {m} bytes)"))
-            .unwrap_or_default();
-        eprintln!(
-            "skiff: container {} was killed: out of memory{limit}",
-            container.spec().short_id()
-        );
-    }
-    Ok(status.exit_code())
 }

@@ -17,7 +17,7 @@
 //! | `-p` on a bridge: which ready containers the kernel forwards to | `forwarding.rs` |
 //! | the control socket: requests and replies | `control.rs` |
 //! | starting a supervisor and waiting for "started" | `spawn.rs` |
-//! | the supervisor's loop | `daemon.rs` |
+//! | the supervisor process: poll loop, lifecycle, readiness, clients, log pipes | `daemon.rs`, `daemon/` |
 //! | staying small (code pages, heap) | `memory.rs` |
 //! | leftovers of a killed supervisor (cgroups, processes) | `cleanup.rs` |
 //! | the commands: list, stop, start, restart, rm, boot, inspect | `ops.rs` |
