@@ -338,6 +338,11 @@ fn replicas_share_the_port_in_the_kernel_and_a_killed_supervisor_is_dropped() {
     // A later command on the service mends the rest: start it again.
     w.ok(&["start", "api"]);
     w.wait("both again", || w.dnat_targets().len() == 2);
+    // The restarted one kept its address and, with it, its MAC: the
+    // host's neighbour entry from before the kill still leads to it.
+    let again = w.requests(&w.outside, "192.0.2.2", 18081, 20);
+    again.no_failures_of(20);
+    assert_eq!(again.by_host().len(), 2, "{again:?}");
     // Scale down under a request loop: the drained one leaves the chain
     // before its stop signal, and no request fails.
     let l = w.start_loop(18081);

@@ -118,9 +118,16 @@ pub fn prepare(root: &Path, req: &Request<'_>) -> Result<Vec<Iface>> {
 
 /// Put the container whose init is `pid` on its networks (host side).
 pub fn plug(pid: i32, ifaces: &[Iface]) -> Result<()> {
-    let pairs: Vec<(&str, &str, &str)> = ifaces
+    let pairs: Vec<(&str, &str, &str, std::net::Ipv4Addr)> = ifaces
         .iter()
-        .map(|i| (i.host_end.as_str(), i.name.as_str(), i.bridge.as_str()))
+        .map(|i| {
+            (
+                i.host_end.as_str(),
+                i.name.as_str(),
+                i.bridge.as_str(),
+                i.addr,
+            )
+        })
         .collect();
     links::add_veths(pid, &pairs)
 }

@@ -84,17 +84,29 @@ pub fn delete_link(name: &str) -> Result<()> {
     }
 }
 
+/// The hardware address of the interface holding `addr`: docker's
+/// `02:42` (locally administered, unicast) and the four address bytes. A
+/// container that restarts with its address gets its MAC back too, so the
+/// host's neighbour entry for it (which the kernel's forwarding of
+/// published ports uses) stays right instead of pointing at the old veth
+/// until it expires.
+pub fn mac_of(addr: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = addr.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
 /// One veth pair per attachment: `host` on `bridge`, its peer named
-/// `inside` created directly in the network namespace of `pid` (one
-/// netlink request each, on one socket).
-pub fn add_veths(pid: i32, pairs: &[(&str, &str, &str)]) -> Result<()> {
+/// `inside` (with the MAC of `addr`) created directly in the network
+/// namespace of `pid` (one netlink request each, on one socket).
+pub fn add_veths(pid: i32, pairs: &[(&str, &str, &str, Ipv4Addr)]) -> Result<()> {
     let what = "connect the container to its network";
     let mut rt = nl(what, Rtnl::open())?;
     let pid = u32::try_from(pid).map_err(|_| NetworkError::Invalid(format!("bad pid {pid}")))?;
-    for (host, inside, bridge) in pairs {
+    for (host, inside, bridge, addr) in pairs {
         let veth = Veth {
             host,
             inside,
+            inside_mac: mac_of(*addr),
             pid,
             bridge: index(bridge)?,
         };

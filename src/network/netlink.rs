@@ -32,6 +32,8 @@ pub struct Rtnl {
 pub struct Veth<'a> {
     pub host: &'a str,
     pub inside: &'a str,
+    /// The inside end's hardware address.
+    pub inside_mac: [u8; 6],
     pub pid: u32,
     pub bridge: u32,
 }
@@ -132,6 +134,7 @@ impl Rtnl {
         let mut peer = LinkMessage::default();
         peer.attributes = vec![
             LinkAttribute::IfName(v.inside.to_string()),
+            LinkAttribute::Address(v.inside_mac.to_vec()),
             LinkAttribute::NetNsPid(v.pid),
         ];
         let mut m = LinkMessage::default();
@@ -262,6 +265,7 @@ mod tests {
             nl.add_veth(&Veth {
                 host: "nltesth0",
                 inside: "nltesti0",
+                inside_mac: [0x02, 0x42, 192, 0, 2, 9],
                 pid,
                 bridge: br,
             })
