@@ -79,10 +79,15 @@ done
 # Every test file runc passes in full must pass in full for skiff-runc too
 # (a regression gate for CI: scripts/test.sh runs this when the suite's
 # sources are present).
+# Known and decided differences, not regressions:
+#   linux_ns_itype: runs a container without a mount namespace; skiff-runc
+#   refuses that clearly (its rootfs set-up would change the host's mounts).
+known_gaps=" linux_ns_itype "
 behind=()
 if [[ " $runtimes " == *" runc "* && " $runtimes " == *" skiff-runc "* ]]; then
     for t in "${tests[@]}"; do
         name=$(basename "$t" .t)
+        [[ $known_gaps == *" $name "* ]] && continue
         if [ -n "${clean[runc/$name]:-}" ] && [ -z "${clean[skiff-runc/$name]:-}" ]; then
             behind+=("$name")
         fi
