@@ -215,6 +215,17 @@ impl<'a> StageExec<'a> {
         self.out
     }
 
+    /// The stage's WORKDIR so far (`/` if none was set).
+    fn workdir(&self) -> String {
+        self.out
+            .state
+            .config
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into())
+    }
+
     fn layer_dirs(&self) -> Vec<PathBuf> {
         self.out
             .state

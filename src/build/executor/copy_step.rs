@@ -158,14 +158,7 @@ impl StageExec<'_> {
         };
         let view = RootfsView::new(&self.layer_dirs());
         let own = self.ownership(inst, c, &view)?;
-        let workdir = self
-            .out
-            .state
-            .config
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into());
+        let workdir = self.workdir();
         let dest = copy::resolve_dest(&c.dest, &workdir);
         let staged = self
             .store

@@ -54,14 +54,7 @@ impl StageExec<'_> {
         outs: &BTreeMap<usize, StageOut>,
     ) -> Result<(), BuildError> {
         let dirs = self.layer_dirs();
-        let workdir = self
-            .out
-            .state
-            .config
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into());
+        let workdir = self.workdir();
         let mut mounts: Vec<RunMount> = Vec::new();
         for m in &inst.mounts {
             let spec = self.out.env.expand_word(inst, m)?;

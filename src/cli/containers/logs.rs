@@ -125,10 +125,7 @@ pub(super) fn service_logs(
         followers.push((id.clone(), prefix, follower));
     }
     backlog.sort_by(|x, y| x.time.cmp(&y.time));
-    if let Some(n) = tail {
-        let drop = backlog.len().saturating_sub(n);
-        backlog.drain(..drop);
-    }
+    keep_last(&mut backlog, tail);
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -202,10 +199,7 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
             backlog.push((rev, e));
         }
     });
-    if let Some(n) = tail {
-        let drop = backlog.len().saturating_sub(n);
-        backlog.drain(..drop);
-    }
+    keep_last(&mut backlog, tail);
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -266,4 +260,12 @@ fn print_entry(
         write!(w, "{tag}{}", e.log)
     };
     r.is_ok()
+}
+
+/// `--tail N`: only the last `n` entries (all without `n`).
+fn keep_last<T>(v: &mut Vec<T>, n: Option<usize>) {
+    if let Some(n) = n {
+        let drop = v.len().saturating_sub(n);
+        v.drain(..drop);
+    }
 }
