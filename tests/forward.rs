@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{must, show, skiff_bin, Netns, TestStore};
+use common::{host_and_outside, must, show, skiff_bin, Netns, TestStore};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::process::{Child, Command, Output, Stdio};
@@ -95,15 +95,7 @@ fn parse_seen(line: &str) -> Seen {
 
 impl World {
     fn new() -> World {
-        let host = Netns::new("h");
-        let outside = Netns::new("o");
-        must(&format!(
-            "ip link add vh netns {h} type veth peer name vo netns {o}",
-            h = host.name,
-            o = outside.name
-        ));
-        host.must("ip addr add 192.0.2.2/24 dev vh && ip link set vh up");
-        outside.must("ip addr add 192.0.2.1/24 dev vo && ip link set vo up");
+        let (host, outside) = host_and_outside();
         World {
             store: TestStore::new().with_busybox(),
             host,
@@ -465,7 +457,9 @@ fn a_bridge_neighbour_cannot_reach_the_hosts_loopback() {
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
     // The neighbour: a veth on skiff0 from a namespace the test makes,
-    // whose 127.0.0.1 is routed to the gateway.
+    // whose 127.0.0.1 is routed to the gateway. 10.88.0.0/16 is the
+    // default bridge's subnet inside the test's "host" namespace: these
+    // addresses exist only between the namespaces this test made.
     let evil = Netns::new("e");
     must(&format!(
         "ip -n {h} link add ev0 type veth peer name ev1 netns {e} && \

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fixtures, must, show, skiff_bin, Netns, TestStore};
+use common::{fixtures, host_and_outside, must, show, skiff_bin, Netns, TestStore};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,15 +22,8 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let host = Netns::new("h");
-        let outside = Netns::new("o");
-        must(&format!(
-            "ip link add vh netns {h} type veth peer name vo netns {o}",
-            h = host.name,
-            o = outside.name
-        ));
-        host.must("ip addr add 192.0.2.2/24 dev vh && ip link set vh up && ip route add default via 192.0.2.1");
-        outside.must("ip addr add 192.0.2.1/24 dev vo && ip link set vo up");
+        let (host, outside) = host_and_outside();
+        host.must("ip route add default via 192.0.2.1");
         World {
             store: TestStore::new().with_busybox(),
             host,

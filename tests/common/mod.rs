@@ -274,3 +274,20 @@ impl Drop for Netns {
             .output();
     }
 }
+
+/// Two namespaces made by the test and joined by a veth pair on a
+/// documentation network: "the host" (`vh`, 192.0.2.2/24), where skiff
+/// runs, and "the outside" (`vo`, 192.0.2.1/24), where its clients and
+/// servers stand. No packet leaves them.
+pub fn host_and_outside() -> (Netns, Netns) {
+    let host = Netns::new("h");
+    let outside = Netns::new("o");
+    must(&format!(
+        "ip link add vh netns {h} type veth peer name vo netns {o}",
+        h = host.name,
+        o = outside.name
+    ));
+    host.must("ip addr add 192.0.2.2/24 dev vh && ip link set vh up");
+    outside.must("ip addr add 192.0.2.1/24 dev vo && ip link set vo up");
+    (host, outside)
+}
