@@ -88,33 +88,34 @@ fn net(e: crate::network::NetworkError) -> SupervisorError {
 fn members(store: &Store, nets: &Networks, p: &Published) -> Result<Vec<Backend>> {
     let mut out = Vec::new();
     for id in lookup::all_ids(store) {
-        let dir = store.containers_dir().join(&id);
-        let Ok(cfg) = RunConfig::load(&dir) else {
-            continue;
-        };
-        if cfg.options.run.network != NetworkMode::Bridge {
+        if !State::load(&store.containers_dir().join(&id)).is_ok_and(|s| takes_connections(&s)) {
             continue;
         }
-        let Some(spec) = cfg.ports.iter().find(|s| published(s).as_ref() == Some(p)) else {
-            continue;
-        };
-        if !State::load(&dir).is_ok_and(|s| takes_connections(&s)) {
-            continue;
-        }
-        if let Some(b) =
-            forward::backend_of(nets, &id, first_network(&cfg), spec.container_port).map_err(net)?
-        {
-            // Readiness is judged on 127.0.0.1 inside the container; the
-            // kernel forwards to its bridge address. A program that listens
-            // on 127.0.0.1 only is ready but not reachable there: it keeps
-            // the relay (which connects to 127.0.0.1 inside) instead.
-            if answers_on_bridge(&b) {
-                out.push(b);
-            }
+        // Readiness is judged on 127.0.0.1 inside the container; the
+        // kernel forwards to its bridge address. A program that listens
+        // on 127.0.0.1 only is ready but not reachable there: it keeps
+        // the relay (which connects to 127.0.0.1 inside) instead.
+        if let Some(b) = backend(store, nets, &id, p)?.filter(answers_on_bridge) {
+            out.push(b);
         }
     }
     out.sort_by_key(|b| b.addr);
     Ok(out)
+}
+
+/// Container `id`'s bridge address and port for `p`, if it publishes `p`
+/// on a bridge network and holds an address there.
+fn backend(store: &Store, nets: &Networks, id: &str, p: &Published) -> Result<Option<Backend>> {
+    let Ok(cfg) = RunConfig::load(&store.containers_dir().join(id)) else {
+        return Ok(None);
+    };
+    if cfg.options.run.network != NetworkMode::Bridge {
+        return Ok(None);
+    }
+    let Some(spec) = cfg.ports.iter().find(|s| published(s).as_ref() == Some(p)) else {
+        return Ok(None);
+    };
+    forward::backend_of(nets, id, first_network(&cfg), spec.container_port).map_err(net)
 }
 
 /// Rewrite `p`'s chain from the members' state.
@@ -153,13 +154,7 @@ pub fn out_of_date(store: &Store, p: &Published, me: &str, serving: bool) -> boo
 /// Would container `me` be a member of `p`'s chain by its bridge address
 /// (not one served by the relay because it listens on 127.0.0.1 only)?
 fn reachable(store: &Store, nets: &Networks, p: &Published, me: &str) -> bool {
-    let Ok(cfg) = RunConfig::load(&store.containers_dir().join(me)) else {
-        return false;
-    };
-    let Some(spec) = cfg.ports.iter().find(|s| published(s).as_ref() == Some(p)) else {
-        return false;
-    };
-    forward::backend_of(nets, me, first_network(&cfg), spec.container_port)
+    backend(store, nets, me, p)
         .ok()
         .flatten()
         .is_some_and(|b| answers_on_bridge(&b))
@@ -206,10 +201,8 @@ pub fn check(store: &Store, repair: bool) -> Result<Vec<String>> {
     }
     for p in &wanted {
         let _lock = nets.lock().map_err(net)?;
-        let now: Vec<String> = members(store, &nets, p)?
-            .into_iter()
-            .map(|b| b.container)
-            .collect();
+        let m = members(store, &nets, p)?;
+        let now: Vec<String> = m.iter().map(|b| b.container.clone()).collect();
         let mut recorded = forward::recorded(&nets, p);
         recorded.sort();
         let mut sorted = now.clone();
@@ -222,7 +215,6 @@ pub fn check(store: &Store, repair: bool) -> Result<Vec<String>> {
                 now.len()
             ));
             if repair {
-                let m = members(store, &nets, p)?;
                 forward::sync(&nets, p, &m).map_err(net)?;
             }
         }
