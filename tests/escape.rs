@@ -583,19 +583,32 @@ impl SkiffCopy {
 
 #[test]
 fn run_of_a_proc_self_exe_program_leaves_the_binary_intact() {
-    // The image's program is `#!/proc/self/exe`: the container init's
-    // execve starts skiff's own binary inside the container (node:fixture
-    // has the dynamic loader skiff needs). It runs, and can write nothing.
+    // The image's program is `#!/proc/self/exe`. In the foreground the init
+    // execs skiff's sealed exec stub first, so the interpreter found there
+    // is the stub (a sealed memfd), never skiff: it refuses to run by hand.
     let c = SkiffCopy::new(&["node:fixture"]);
     let before = c.sha256();
-    let o = c.run(&[
-        "run",
-        "--rm",
-        "-v",
-        &probe_volume(),
-        "node:fixture",
-        "/probe/evil",
-    ]);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        let vol = probe_volume();
+        args.extend_from_slice(&["-v", &vol, "node:fixture", "/probe/evil"]);
+        c.run(&args)
+    };
+    let o = run(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("skiff-exec:") && !err.contains("unknown command"),
+        "the exec stub, not skiff, should have run inside the container: {}",
+        show(&o)
+    );
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    assert_eq!(c.sha256(), before, "the skiff binary changed");
+    println!("cve-2019-5736-run: blocked: the sealed exec stub ran inside, binary unchanged");
+    // With --init, PID 1 stays skiff's code: skiff re-executes from the
+    // read-only view of its binary, which is what runs inside (node:fixture
+    // has the dynamic loader skiff needs), and can write nothing.
+    let o = run(&["--init"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("unknown command") && err.contains("/probe/evil"),
@@ -603,7 +616,7 @@ fn run_of_a_proc_self_exe_program_leaves_the_binary_intact() {
         show(&o)
     );
     assert_eq!(c.sha256(), before, "the skiff binary changed");
-    println!("cve-2019-5736-run: blocked: skiff ran inside, binary unchanged");
+    println!("cve-2019-5736-run --init: blocked: skiff ran inside, binary unchanged");
 }
 
 #[test]

@@ -177,7 +177,15 @@ impl RunArgs {
 }
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
-    sealed_exe::ensure().context("cannot protect the skiff binary")?;
+    // Detached containers and replicas are started by supervisors, which
+    // protect the binary themselves; in the foreground the program is exec'd
+    // through the sealed exec stub unless the tiny init stays as PID 1.
+    if a.detach {
+        sealed_exe::ensure()
+    } else {
+        sealed_exe::ensure_unless_stub(a.init)
+    }
+    .context("cannot protect the skiff binary")?;
     let opts = options(&a)?;
     if let Some(n) = &a.name {
         lookup::check_name(n)?;

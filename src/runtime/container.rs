@@ -203,9 +203,7 @@ impl Container {
     /// (`process::sealed_exe::ensure`). To forward signals without losing
     /// any, block them first (`signals::Forwarder::install`).
     pub fn start(&self, stdio: Stdio) -> Result<Running> {
-        if !sealed_exe::is_sealed() {
-            return Err(RuntimeError::Init("skiff's binary is writable from here; call sealed_exe::ensure() first (CVE-2019-5736)".into()));
-        }
+        let exec_stub = sealed_exe::exec_stub_for_start()?;
         let spec = &self.record.spec;
         let ifaces = self.join_networks()?;
         let cgroup = Cgroup::create(&spec.id, &spec.resources)?;
@@ -220,6 +218,7 @@ impl Container {
             join_cgroup: None,
             ifaces: &ifaces,
             go_after_rootfs: false,
+            exec_stub,
         };
         match parent::spawn(&ctx, &cgroup) {
             Ok(s) => Ok(Running {

@@ -35,6 +35,12 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).map(drop)
 }
 
+/// Let `fd` survive execve (clear FD_CLOEXEC).
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
 /// Set O_NONBLOCK on `fd`.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: integer arguments on a descriptor we borrow.

@@ -7,11 +7,13 @@
 //! [`xattr`] extended attributes, [`mount`] the new mount API, [`process`]
 //! fork/clone/exec/exit and the prctl bits, [`caps`] the capability sets,
 //! [`fd`] descriptors, [`socket`] descriptor passing, [`signal`], [`terminal`],
+//! [`exec_stub`] the sealed program a container's program is exec'd through,
 //! [`netdev`] interface ioctls, [`seccomp`] and [`bpf`] filter loading,
 //! [`memory`] returning memory to the kernel.
 
 pub mod bpf;
 pub mod caps;
+pub mod exec_stub;
 pub mod fd;
 pub mod fs;
 pub mod memory;

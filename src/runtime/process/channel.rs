@@ -5,6 +5,10 @@
 //! init → skiff: `Console` (the pty master, as SCM_RIGHTS) for `-t`, and
 //! `Failed` if anything goes wrong. Success needs no message: the init's
 //! end is close-on-exec, so a successful execve shows up as end-of-file.
+//! The sealed exec stub (`sys::exec_stub`), which execs the program for an
+//! init running from skiff's writable binary, keeps the init's end open and
+//! reports a failed exec as `[EXEC_FAILED, errno as i32 LE, path]`, read
+//! here as `Failed` with docker's exit code.
 
 use crate::runtime::error::{Result, RuntimeError};
 use nix::sys::socket::{
@@ -16,6 +20,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 const GO: u8 = 1;
 const CONSOLE: u8 = 2;
 const FAILED: u8 = 3;
+/// Written by the exec stub's program (`sys/exec_stub/program.rs`).
+const EXEC_FAILED: u8 = 4;
 
 #[derive(Debug)]
 pub enum Message {
@@ -45,6 +51,11 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    /// The descriptor, for the exec stub to report on.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, msg: &Message) -> Result<()> {
         let mut buf = Vec::with_capacity(64);
         let mut fds: Vec<RawFd> = Vec::new();
@@ -97,6 +108,18 @@ impl Channel {
                 Ok(Some(Message::Failed {
                     code,
                     message: String::from_utf8_lossy(&data[5..]).into_owned(),
+                }))
+            }
+            EXEC_FAILED if n >= 5 => {
+                let errno = i32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+                let code = match errno {
+                    libc::ENOENT | libc::ENOTDIR => super::exec::EXIT_NOT_FOUND,
+                    _ => super::exec::EXIT_CANNOT_EXECUTE,
+                };
+                let path = String::from_utf8_lossy(&data[5..]);
+                Ok(Some(Message::Failed {
+                    code,
+                    message: super::exec::failure(&path, errno),
                 }))
             }
             t => Err(RuntimeError::Init(format!(

@@ -5,6 +5,7 @@
 use crate::runtime::error::{Result, RuntimeError};
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 
 pub const EXIT_NOT_FOUND: i32 = 127;
@@ -55,12 +56,29 @@ pub fn find_program(name: &str, env: &[String]) -> Result<String> {
     }
 }
 
-/// execve, or the reason it failed with the right exit code.
-pub fn exec(args: &[String], env: &[String]) -> Result<Infallible> {
+/// The program, argv and environment as C strings.
+fn prepare(
+    args: &[String],
+    env: &[String],
+) -> Result<(String, CString, Vec<CString>, Vec<CString>)> {
     let program = find_program(&args[0], env)?;
     let path = cstr(&program)?;
     let argv: Vec<CString> = args.iter().map(|a| cstr(a)).collect::<Result<_>>()?;
     let envp: Vec<CString> = env.iter().map(|e| cstr(e)).collect::<Result<_>>()?;
+    Ok((program, path, argv, envp))
+}
+
+/// What a failed execve of `program` says (`errno` from the kernel).
+pub fn failure(program: &str, errno: i32) -> String {
+    format!(
+        "exec {program:?}: {}",
+        std::io::Error::from_raw_os_error(errno)
+    )
+}
+
+/// execve, or the reason it failed with the right exit code.
+pub fn exec(args: &[String], env: &[String]) -> Result<Infallible> {
+    let (program, path, argv, envp) = prepare(args, env)?;
     let err = match nix::unistd::execve(&path, &argv, &envp) {
         Err(e) => e,
         Ok(never) => match never {},
@@ -71,9 +89,24 @@ pub fn exec(args: &[String], env: &[String]) -> Result<Infallible> {
     };
     Err(RuntimeError::Exec {
         code,
-        message: format!(
-            "exec {program:?}: {}",
-            std::io::Error::from_raw_os_error(err as i32)
-        ),
+        message: failure(&program, err as i32),
+    })
+}
+
+/// The same through skiff's sealed exec stub (`sys::exec_stub`), for an
+/// init that runs from skiff's writable binary: the stub reports a failed
+/// exec of the program on `report` (the init's end of the channel).
+/// Returns only if the stub itself could not be exec'd.
+pub fn exec_through_stub(
+    stub: BorrowedFd<'_>,
+    report: RawFd,
+    args: &[String],
+    env: &[String],
+) -> Result<Infallible> {
+    let (_, path, argv, envp) = prepare(args, env)?;
+    let err = crate::sys::exec_stub::exec(stub, report, &path, &argv, &envp);
+    Err(RuntimeError::Sys {
+        what: "exec skiff's exec stub (a seccomp profile must allow execveat or execve)".into(),
+        source: err,
     })
 }

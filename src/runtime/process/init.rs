@@ -5,7 +5,8 @@
 //! wait for the cgroup → cgroup namespace → session → stdio → network →
 //! hostname → rootfs and pivot_root → console → user lookup → working
 //! directory → read-only root → capabilities → user switch → no_new_privs
-//! and seccomp → signals and fds reset → execve.
+//! and seccomp → signals and fds reset → execve (through the sealed exec
+//! stub when skiff runs from its writable binary, see `sys::exec_stub`).
 //!
 //! Any failure is reported to skiff over the channel and ends the init with
 //! the matching exit code (126/127 for the program, 125 otherwise).
@@ -21,7 +22,7 @@ use crate::runtime::{cgroups, fds, network, signals, terminal, user};
 use crate::sys::syscall::{Linux, Syscall};
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// Everything the init needs; it lives in the init's copy of skiff's memory.
 pub struct InitContext<'a> {
@@ -41,6 +42,9 @@ pub struct InitContext<'a> {
     /// rootfs first, while skiff plugs them in, and wait just before
     /// configuring them.
     pub go_after_rootfs: bool,
+    /// skiff runs from its writable binary: exec the program through the
+    /// sealed exec stub (`sys::exec_stub`), never as this binary.
+    pub exec_stub: Option<BorrowedFd<'a>>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -75,6 +79,12 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     let spec = ctx.spec;
     if ctx.die_with_parent {
         let _ = crate::sys::process::die_with_parent();
+    }
+    if ctx.exec_stub.is_some() {
+        // Until its exec this process is skiff's writable binary: nothing
+        // that shares its namespaces may open /proc/PID/exe of it (or read
+        // its memory). The exec makes the program dumpable again.
+        let _ = crate::sys::process::set_dumpable(false);
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     if ctx.wait_for_go && !ctx.go_after_rootfs {
@@ -139,6 +149,9 @@ fn run(ctx: &InitContext<'_>, chan: &Channel) -> Result<Infallible> {
     fds::cloexec_from_3()?;
     if super::tiny_init::enabled() {
         return super::tiny_init::run(&spec.args, &env); // --init (tiny_init.rs)
+    }
+    if let Some(stub) = ctx.exec_stub {
+        return exec::exec_through_stub(stub, chan.raw_fd(), &spec.args, &env);
     }
     exec::exec(&spec.args, &env)
 }

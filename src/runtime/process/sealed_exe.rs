@@ -7,25 +7,36 @@
 //! /proc/self/exe and overwrite the host's skiff once it stops running.
 //! Dropped capabilities do not help: the container is uid 0 on the host.
 //!
-//! The defence, chosen for its cost: before anything else `skiff run`
-//! re-executes itself from a *read-only, detached* bind mount of its own
-//! binary (open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_RDONLY),
-//! the same idea as runc ≥ 1.2's private overlay). From then on every
-//! /proc/<pid>/exe of skiff's processes, the container init included, leads
-//! to a mount that refuses writes with EROFS, and the container cannot
-//! remount it (no CAP_SYS_ADMIN, and mount/mount_setattr are blocked by
-//! seccomp). Nothing is copied: one extra execve (about a millisecond), no
-//! memory; the detached mount lives in no namespace, so it never shows in
-//! mountinfo and vanishes with the last process using it. Kernels without
-//! the new mount API (before 5.12) get crun's approach: a sealed memfd copy.
+//! Two defences, by how long skiff's code stays inside the container:
 //!
-//! The check is cheap (one fstatfs), so `Container::start` refuses to run if
-//! the current binary is still writable.
+//! - Only until the program's exec (`skiff run` in the foreground without
+//!   `--init`, the common case): the init execs skiff's *sealed exec stub*
+//!   (`sys::exec_stub`), a 1 KB static program in a memfd sealed against
+//!   writes, which execs the program. At the interpreter lookup of
+//!   `#!/proc/self/exe`, /proc/self/exe is the stub, so the container can
+//!   only ever run (and fail to write) the stub. Until that exec the init is
+//!   not dumpable, so nothing sharing its namespaces can open its exe. Cost:
+//!   one exec of a libc-free binary (~0.1 ms).
+//! - For as long as the container runs (`--init`, whose PID 1 stays skiff;
+//!   `skiff exec`; the supervisor and its health probes; skiff-runc; builds;
+//!   or where the stub cannot be loaded): skiff first re-executes itself from
+//!   a *read-only, detached* bind mount of its own binary
+//!   (open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_RDONLY), the same
+//!   idea as runc ≥ 1.2's private overlay). From then on every
+//!   /proc/<pid>/exe of skiff's processes leads to a mount that refuses
+//!   writes with EROFS, and the container cannot remount it (no
+//!   CAP_SYS_ADMIN, and mount/mount_setattr are blocked by seccomp). Nothing
+//!   is copied, but the re-exec is a second start of skiff (two glibc
+//!   start-ups, about 2 ms on a VM where CPUID traps). Kernels without the
+//!   new mount API (before 5.12) get crun's approach: a sealed memfd copy.
+//!
+//! `Container::start` refuses to run when neither holds
+//! ([`exec_stub_for_start`]).
 
 use crate::runtime::error::{Result, RuntimeError};
 use crate::sys;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 /// Set in the environment of the re-executed skiff, to stop a loop if the
@@ -43,6 +54,34 @@ pub fn is_sealed() -> bool {
         }
     }
     sys::process::seals(exe.as_fd()).is_ok_and(|s| s & libc::F_SEAL_WRITE != 0)
+}
+
+/// What `Container::start` execs the program through: nothing when the
+/// binary is sealed; skiff's sealed exec stub (`sys::exec_stub`) when it
+/// is not, since then nothing of the container ever runs this binary
+/// after the exec. The tiny init (`--init`) stays PID 1 as this binary, so
+/// it needs the sealed binary, as does a system without the stub.
+pub fn exec_stub_for_start() -> Result<Option<BorrowedFd<'static>>> {
+    if is_sealed() {
+        return Ok(None);
+    }
+    match crate::sys::exec_stub::get() {
+        Some(stub) if !super::tiny_init::enabled() => Ok(Some(stub)),
+        _ => Err(RuntimeError::Init(
+            "skiff's binary is writable from here; call sealed_exe::ensure() first (CVE-2019-5736)"
+                .into(),
+        )),
+    }
+}
+
+/// `skiff run` in the foreground without `--init`: the program is exec'd
+/// through the sealed exec stub, so no re-execution is needed (it costs
+/// two glibc start-ups, about 2 ms here); otherwise as [`ensure`].
+pub fn ensure_unless_stub(tiny_init: bool) -> Result<()> {
+    if !tiny_init && crate::sys::exec_stub::get().is_some() {
+        return Ok(());
+    }
+    ensure()
 }
 
 /// Re-execute from a read-only view of the binary unless already sealed.
