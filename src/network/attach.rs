@@ -64,7 +64,7 @@ impl Iface {
 /// A host-side veth name: unique per start, so a restart never races the
 /// kernel's removal of the previous pair.
 fn host_end_name() -> String {
-    format!("vsk{:08x}", rand::random::<u32>())
+    format!("vsk{:08x}", crate::sys::random::u64() as u32)
 }
 
 pub fn prepare(root: &Path, req: &Request<'_>) -> Result<Vec<Iface>> {

@@ -37,8 +37,7 @@ pub struct Container {
 
 /// A new random container id: 64 hex digits.
 pub fn new_id() -> String {
-    let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
+    hex::encode(crate::sys::random::bytes::<32>())
 }
 
 /// Named volumes: created if missing (as docker does), filled from the

@@ -9,7 +9,7 @@
 //! [`fd`] descriptors, [`socket`] descriptor passing, [`signal`], [`terminal`],
 //! [`exec_stub`] the sealed program a container's program is exec'd through,
 //! [`netdev`] interface ioctls, [`seccomp`] and [`bpf`] filter loading,
-//! [`memory`] returning memory to the kernel.
+//! [`memory`] returning memory to the kernel, [`random`] bytes from getrandom(2).
 
 pub mod bpf;
 pub mod caps;
@@ -20,6 +20,7 @@ pub mod memory;
 pub mod mount;
 pub mod netdev;
 pub mod proc;
+pub mod random;
 pub mod process;
 pub mod seccomp;
 pub mod signal;

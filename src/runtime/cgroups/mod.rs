@@ -170,6 +170,25 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
+/// Write each of `values` to one cgroup file, one write(2) each on one
+/// open descriptor (the kernel takes one rule per write: devices.allow).
+pub(crate) fn write_each(dir: &Path, file: &str, values: &[String]) -> Result<()> {
+    use std::io::Write;
+    let p = dir.join(file);
+    let err = |value: &str, e: std::io::Error| RuntimeError::Cgroup {
+        path: p.clone(),
+        msg: format!("cannot write {value:?}: {e}"),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .map_err(|e| err("", e))?;
+    for v in values {
+        f.write_all(v.as_bytes()).map_err(|e| err(v, e))?;
+    }
+    Ok(())
+}
+
 /// Value of `key N` in a flat-keyed cgroup file (memory.events, oom_control).
 pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;

@@ -2,7 +2,7 @@
 //! (memory, cpu, cpuacct, pids, devices, freezer, blkio), found in mountinfo.
 
 use super::devices::DEFAULT_ALLOW;
-use super::{read_key, remove_dir, write, PARENT};
+use super::{read_key, remove_dir, write, write_each, PARENT};
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::spec::{Resources, CPU_PERIOD_US};
 use nix::unistd::Pid;
@@ -146,9 +146,8 @@ impl CgroupV1 {
         }
         if let Some(d) = self.dir("devices") {
             write(d, "devices.deny", "a")?;
-            for rule in DEFAULT_ALLOW {
-                write(d, "devices.allow", &rule.v1_line())?;
-            }
+            let lines: Vec<String> = DEFAULT_ALLOW.iter().map(|r| r.v1_line()).collect();
+            write_each(d, "devices.allow", &lines)?;
         }
         Ok(())
     }

@@ -45,7 +45,7 @@ fn components(path: &[u8]) -> Result<Vec<Vec<u8>>> {
 }
 
 fn tmp_name() -> Vec<u8> {
-    format!(".skiff-cp-{:016x}", rand::random::<u64>()).into_bytes()
+    format!(".skiff-cp-{:016x}", crate::sys::random::u64()).into_bytes()
 }
 
 impl DirSink {
