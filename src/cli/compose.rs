@@ -44,6 +44,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ComposeCommand {
     /// Create and start the services (only what changed is recreated)
     Up {

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use std::path::Path;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum GenerateCommand {
     /// Print a systemd unit that keeps a container supervised (restarted
     /// even when its supervisor is killed); install it as

@@ -6,6 +6,7 @@ use super::{build, containers, cp, images, registry, system, Command};
 use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// List containers (as `ps`)
     #[command(visible_alias = "list", alias = "ps")]
@@ -31,6 +32,7 @@ pub enum ContainerCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List tagged images (as `images`)
     #[command(visible_alias = "list")]
@@ -61,12 +63,14 @@ pub enum ImageCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum BuilderCommand {
     /// Drop the build cache (images and their revisions stay)
     Prune(system::BuilderPruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Remove stopped containers and the images nothing uses
     Prune(system::SystemPruneArgs),

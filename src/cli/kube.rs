@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum KubeCommand {
     /// Print Kubernetes YAML (Deployment, Service, PersistentVolumeClaim,
     /// ConfigMap) for containers, replicated services or a compose project

@@ -13,6 +13,7 @@ pub struct NetworkArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a bridge network (its own subnet, NAT to the outside, names)
     Create(CreateArgs),

@@ -59,6 +59,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum OciCommand {
     /// Create a container; its program waits for `start`
     Create(CreateArgs),

@@ -17,6 +17,7 @@ pub struct VolumeArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume (nothing happens if it exists)
     Create {
