@@ -40,7 +40,11 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// A fresh, unused path inside `dir` (not created).
 pub fn tempfile_in(dir: &Path) -> io::Result<std::path::PathBuf> {
     fs::create_dir_all(dir)?;
-    let name = format!(".tmp-{}-{:016x}", std::process::id(), crate::sys::random::u64());
+    let name = format!(
+        ".tmp-{}-{:016x}",
+        std::process::id(),
+        crate::sys::random::u64()
+    );
     Ok(dir.join(name))
 }
 

@@ -2,7 +2,7 @@
 //! (`default_profile.rs`), a docker-format profile given with
 //! `--security-opt seccomp=PROFILE.json` (`profile.rs`), or none
 //! (`seccomp=unconfined`). Policies compile to BPF in `policy.rs`
-//! (seccompiler, behind a short prologue) and are installed here with a
+//! (a search by number, then seccompiler for the calls whose arguments matter) and are installed here with a
 //! plain seccomp(2) call, because seccompiler's `apply_filter` always sets
 //! no_new_privs, which `--security-opt no-new-privileges=false` must avoid.
 
