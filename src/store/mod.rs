@@ -92,6 +92,10 @@ impl Store {
             std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .map_err(StoreError::io("cannot set permissions of", &dir))?;
         }
+        // Containers' directories are made and removed in tmp/: spread them
+        // over the filesystem's block groups (see sys::fs::mark_topdir).
+        // Best effort: only ext2/3/4 know the flag.
+        let _ = crate::sys::fs::mark_topdir(&store.tmp_dir());
         layout::ensure_layout(&store)?;
         store.heal_index()?;
         Ok(store)
@@ -129,5 +133,22 @@ impl Store {
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         atomic::write_atomic(&self.tmp_dir(), path, bytes)
             .map_err(StoreError::io("cannot write", path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tmp_spreads_containers_over_block_groups() {
+        let d = tempfile::tempdir().unwrap();
+        let probe = d.path().join("probe");
+        std::fs::create_dir(&probe).unwrap();
+        if crate::sys::fs::mark_topdir(&probe).is_err() {
+            eprintln!("skipped: this filesystem has no FS_TOPDIR_FL");
+            return;
+        }
+        let store = super::Store::open(&d.path().join("store")).unwrap();
+        assert_eq!(crate::sys::fs::is_topdir(&store.tmp_dir()), Some(true));
+        assert_eq!(crate::sys::fs::is_topdir(&store.layers_dir()), Some(false));
     }
 }
