@@ -124,15 +124,25 @@ exec 7<&-
 
 # 3. CVE-2019-5736 against the copy of skiff, three ways.
 size=$(stat -c %s "$work/skiff")
-# a) run: the program is #!/proc/self/exe, so skiff's binary runs inside
+# a) run: the program is #!/proc/self/exe. In the foreground the init
+#    execs the sealed exec stub first, so that is what runs inside; with
+#    --init skiff's binary runs inside, from its read-only view
 #    (node:fixture has the dynamic loader skiff needs).
 out=$(sk run --rm -v "$vol" node:fixture /probe/evil 2>&1)
-if echo "$out" | grep -q "unrecognized subcommand '/probe/evil'" &&
+if echo "$out" | grep -q "skiff-exec:" &&
     [ "$(sha256sum "$work/skiff" | cut -d' ' -f1)" = "$binary_sha" ]; then
-    row cve-2019-5736-run blocked "skiff ran inside; binary on a read-only view (sealed_exe), unchanged" \
+    row cve-2019-5736-run blocked "the sealed exec stub ran inside, never skiff; binary unchanged" \
         "$(echo "$out" | oneline)"
 else
     row cve-2019-5736-run ESCAPED "none" "$(echo "$out" | oneline)"
+fi
+out=$(sk run --rm --init -v "$vol" node:fixture /probe/evil 2>&1)
+if echo "$out" | grep -q "unknown command" &&
+    [ "$(sha256sum "$work/skiff" | cut -d' ' -f1)" = "$binary_sha" ]; then
+    row cve-2019-5736-run-init blocked "skiff ran inside; binary on a read-only view (sealed_exe), unchanged" \
+        "$(echo "$out" | oneline)"
+else
+    row cve-2019-5736-run-init ESCAPED "none" "$(echo "$out" | oneline)"
 fi
 # b) exec: an attacker in the container waits for skiff to enter.
 if sk exec --help >/dev/null 2>&1; then
