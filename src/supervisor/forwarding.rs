@@ -139,16 +139,30 @@ pub fn sync_all(store: &Store, cfg: &RunConfig) -> Result<()> {
     first
 }
 
-/// Cheap check (no lock, no tool): is a container recorded in `p`'s chain
-/// no longer taking connections (its supervisor killed, say), or is
-/// container `me` missing from it while `serving`?
+/// Cheap check (no lock, no tool): is container `me` missing from `p`'s
+/// chain while `serving`, or has the member `me` watches stopped taking
+/// connections (its supervisor killed, say)?
 pub fn out_of_date(store: &Store, p: &Published, me: &str, serving: bool) -> bool {
     let nets = Networks::at(store.root());
     let recorded = forward::recorded(&nets, p);
     (serving && !recorded.iter().any(|id| id == me) && reachable(store, &nets, p, me))
-        || recorded.iter().any(|id| {
+        || watched(&recorded, me).any(|id| {
             !State::load(&store.containers_dir().join(id)).is_ok_and(|s| takes_connections(&s))
         })
+}
+
+/// The members whose state `me` checks each second: the one after it in
+/// the chain's record (wrapping), so N replicas read N states a second
+/// between them, not N² — every member is watched by the one before it,
+/// and a sync (which reads them all) follows any finding. Not a member
+/// itself: all of them.
+fn watched<'a>(recorded: &'a [String], me: &str) -> impl Iterator<Item = &'a String> {
+    let next = recorded
+        .iter()
+        .position(|id| id == me)
+        .map(|i| &recorded[(i + 1) % recorded.len()]);
+    let all = next.is_none();
+    recorded.iter().filter(move |id| all || Some(*id) == next)
 }
 
 /// Would container `me` be a member of `p`'s chain by its bridge address
@@ -220,4 +234,20 @@ pub fn check(store: &Store, repair: bool) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watched;
+
+    #[test]
+    fn each_member_watches_the_next_and_strangers_watch_all() {
+        let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let w = |me: &str| watched(&ids, me).cloned().collect::<Vec<_>>();
+        assert_eq!(w("a"), ["b"]);
+        assert_eq!(w("c"), ["a"]);
+        assert_eq!(w("x"), ["a", "b", "c"]);
+        let one = vec!["a".to_string()];
+        assert_eq!(watched(&one, "a").collect::<Vec<_>>(), ["a"]);
+    }
 }
