@@ -231,6 +231,48 @@ fn custom_profile_and_unconfined() {
 }
 
 #[test]
+fn a_profile_without_execveat_still_starts_programs() {
+    // A foreground run execs the program through skiff's sealed exec stub,
+    // by execveat of its memfd; a profile that allows execve but not
+    // execveat makes it fall back to execve of /proc/self/fd/N.
+    use skiff::runtime::seccomp::default_profile::ALLOWED;
+    let s = TestStore::new().with_busybox();
+    let tmp = tempfile::tempdir().unwrap();
+    let names: Vec<&str> = ALLOWED
+        .iter()
+        .copied()
+        .filter(|n| *n != "execveat")
+        .chain(["arch_prctl", "clone", "personality", "socket"])
+        .collect();
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let p = tmp.path().join("no-execveat.json");
+    std::fs::write(&p, serde_json::to_vec(&profile).unwrap()).unwrap();
+    let opt = format!("seccomp={}", p.display());
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox:fixture",
+        "echo",
+        "started",
+    ]);
+    assert_eq!(out.trim(), "started");
+    let o = s.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox:fixture",
+        "/nonexistent",
+    ]);
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+}
+
+#[test]
 fn restart_and_rollout_keep_the_profile() {
     let s = TestStore::new().with_busybox();
     let tmp = tempfile::tempdir().unwrap();
