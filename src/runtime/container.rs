@@ -8,6 +8,7 @@ use super::error::{Result, RuntimeError};
 use super::process::init::InitContext;
 use super::process::{parent, sealed_exe, Stdio};
 use super::rootfs::{etc_files, RootfsPlan};
+use super::skeleton;
 use super::spec::{ContainerSpec, NetworkMode};
 use crate::store::Store;
 use nix::sys::signal::{kill, Signal};
@@ -122,7 +123,8 @@ impl Container {
         // The rename makes the directory appear whole. No fsync: a
         // container's files are runtime state, not store content, and
         // `skiff run` is a hot path.
-        let published = c.populate(&staging, extra).and_then(|()| {
+        let reused = skeleton::take(&store.spare_dir(), &staging);
+        let published = c.populate(&staging, extra, reused).and_then(|()| {
             std::fs::rename(&staging, &dir).map_err(RuntimeError::io("cannot create", &dir))
         });
         if let Err(e) = published {
@@ -132,13 +134,16 @@ impl Container {
         Ok(c)
     }
 
-    /// Fill `dir` (the future `containers/<id>/`): overlay directories,
-    /// /etc files, name, extra files, and spec.json last.
-    fn populate(&self, dir: &Path, extra: &[(&str, &[u8])]) -> Result<()> {
-        std::fs::create_dir(dir).map_err(RuntimeError::io("cannot create", dir))?;
-        for name in ["upper", "work", "rootfs"] {
-            let d = dir.join(name);
-            std::fs::create_dir(&d).map_err(RuntimeError::io("cannot create", &d))?;
+    /// Fill `dir` (the future `containers/<id>/`): overlay directories
+    /// (already there in a `reused` skeleton), /etc files, name, extra
+    /// files, and spec.json last.
+    fn populate(&self, dir: &Path, extra: &[(&str, &[u8])], reused: bool) -> Result<()> {
+        if !reused {
+            std::fs::create_dir(dir).map_err(RuntimeError::io("cannot create", dir))?;
+            for name in skeleton::DIRS {
+                let d = dir.join(name);
+                std::fs::create_dir(&d).map_err(RuntimeError::io("cannot create", &d))?;
+            }
         }
         for (name, bytes) in extra {
             let p = dir.join(name);
@@ -276,14 +281,16 @@ impl Container {
 
 /// Remove a container's directory so that a crash never leaves half of it
 /// in `containers/`: it is first renamed into the store's `tmp/` (whose
-/// leftovers are swept), then deleted there.
+/// leftovers are swept), then emptied there down to a skeleton kept for
+/// the next container (`skeleton`), or deleted.
 /// Its network addresses are freed once the directory is gone.
 pub fn discard_dir(dir: &Path) -> std::io::Result<()> {
-    let tmp = match dir.parent().and_then(Path::parent) {
-        Some(root) => crate::store::atomic::tempfile_in(&root.join("tmp"))?,
-        None => return std::fs::remove_dir_all(dir),
+    let Some(root) = dir.parent().and_then(Path::parent) else {
+        return std::fs::remove_dir_all(dir);
     };
+    let tmp = crate::store::atomic::tempfile_in(&root.join("tmp"))?;
     let removed = match std::fs::rename(dir, &tmp) {
+        Ok(()) if skeleton::keep(&Store::spare_dir_at(root), &tmp) => Ok(()),
         Ok(()) => std::fs::remove_dir_all(&tmp),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(_) => std::fs::remove_dir_all(dir),

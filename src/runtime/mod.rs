@@ -46,6 +46,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod signals;
 pub mod signum;
+pub mod skeleton;
 pub mod spec;
 pub mod terminal;
 pub mod user;

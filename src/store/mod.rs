@@ -122,6 +122,15 @@ impl Store {
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
+    /// Emptied containers' directories kept for the next ones
+    /// (`runtime::skeleton`).
+    pub fn spare_dir(&self) -> PathBuf {
+        Store::spare_dir_at(&self.root)
+    }
+    /// [`Store::spare_dir`] of the store at `root`.
+    pub fn spare_dir_at(root: &Path) -> PathBuf {
+        root.join("spare")
+    }
 
     /// The store-wide metadata lock (tags, index.json). Hold it briefly.
     pub fn lock(&self) -> Result<lock::LockGuard> {
