@@ -268,23 +268,26 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 /// on filesystems without the flag; callers ignore that.
 pub fn mark_topdir(dir: &Path) -> io::Result<()> {
     let fd = open_dir(dir)?;
-    let mut flags: libc::c_int = 0;
-    // SAFETY: FS_IOC_GETFLAGS writes one int to `flags`, which lives
-    // across the call.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) })?;
+    let flags = inode_flags(&fd)?;
     if flags & FS_TOPDIR_FL != 0 {
         return Ok(());
     }
-    flags |= FS_TOPDIR_FL;
+    let flags = flags | FS_TOPDIR_FL;
     // SAFETY: FS_IOC_SETFLAGS reads one int from `flags`.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) }).map(drop)
 }
 
 /// Whether `dir` carries FS_TOPDIR_FL (None: the filesystem has no flags).
 pub fn is_topdir(dir: &Path) -> Option<bool> {
-    let fd = open_dir(dir).ok()?;
-    let mut flags: libc::c_int = 0;
-    // SAFETY: as in `mark_topdir`.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) }).ok()?;
+    let flags = inode_flags(&open_dir(dir).ok()?).ok()?;
     Some(flags & FS_TOPDIR_FL != 0)
+}
+
+/// FS_IOC_GETFLAGS: the inode flags `chattr` sets.
+fn inode_flags(fd: &OwnedFd) -> io::Result<libc::c_int> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int to `flags`, which lives
+    // across the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) })?;
+    Ok(flags)
 }

@@ -112,15 +112,9 @@ impl Channel {
             }
             EXEC_FAILED if n >= 5 => {
                 let errno = i32::from_le_bytes([data[1], data[2], data[3], data[4]]);
-                let code = match errno {
-                    libc::ENOENT | libc::ENOTDIR => super::exec::EXIT_NOT_FOUND,
-                    _ => super::exec::EXIT_CANNOT_EXECUTE,
-                };
                 let path = String::from_utf8_lossy(&data[5..]);
-                Ok(Some(Message::Failed {
-                    code,
-                    message: super::exec::failure(&path, errno),
-                }))
+                let (code, message) = super::exec::failed(&path, errno);
+                Ok(Some(Message::Failed { code, message }))
             }
             t => Err(RuntimeError::Init(format!(
                 "unexpected message type {t} on the init channel"

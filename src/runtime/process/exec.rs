@@ -68,12 +68,19 @@ fn prepare(
     Ok((program, path, argv, envp))
 }
 
-/// What a failed execve of `program` says (`errno` from the kernel).
-pub fn failure(program: &str, errno: i32) -> String {
-    format!(
+/// A failed execve of `program` (`errno` from the kernel, here or in the
+/// exec stub): docker's exit code — 127 if it does not exist, else 126 —
+/// and what to say.
+pub fn failed(program: &str, errno: i32) -> (i32, String) {
+    let code = match errno {
+        libc::ENOENT | libc::ENOTDIR => EXIT_NOT_FOUND,
+        _ => EXIT_CANNOT_EXECUTE,
+    };
+    let message = format!(
         "exec {program:?}: {}",
         std::io::Error::from_raw_os_error(errno)
-    )
+    );
+    (code, message)
 }
 
 /// execve, or the reason it failed with the right exit code.
@@ -83,14 +90,8 @@ pub fn exec(args: &[String], env: &[String]) -> Result<Infallible> {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    let code = match err {
-        nix::Error::ENOENT | nix::Error::ENOTDIR => EXIT_NOT_FOUND,
-        _ => EXIT_CANNOT_EXECUTE,
-    };
-    Err(RuntimeError::Exec {
-        code,
-        message: failure(&program, err as i32),
-    })
+    let (code, message) = failed(&program, err as i32);
+    Err(RuntimeError::Exec { code, message })
 }
 
 /// The same through skiff's sealed exec stub (`sys::exec_stub`), for an
