@@ -276,20 +276,7 @@ fn replicas_share_one_port_and_an_unhealthy_or_crashed_one_gets_nothing() {
 fn a_service_is_stopped_started_logged_and_removed_as_one() {
     let s = busybox();
     web(&s);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "2",
-        "-p",
-        &publish,
-        "web:1",
-    ]);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "web:1", 2);
     for c in ["api.1", "api.2"] {
         s.ok(&[
             "exec",
@@ -392,20 +379,7 @@ fn no_failures(what: &str, answers: &[Result<String, String>]) {
 fn scale_up_and_down_without_a_failed_request() {
     let s = busybox();
     web(&s);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "2",
-        "-p",
-        &publish,
-        "web:1",
-    ]);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "web:1", 2);
 
     let h = Hammer::start(port);
     std::thread::sleep(Duration::from_millis(200));
@@ -475,20 +449,7 @@ fn versions(answers: &[Result<String, String>]) -> Vec<String> {
 fn a_rollout_of_replicas_goes_k_at_a_time_without_a_failed_request() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "4",
-        "-p",
-        &publish,
-        "web",
-    ]);
-    assert_eq!(wait_spread(port, 4).len(), 4);
+    let port = start_api(&s, "web", 4);
     web_version(&s, "v2", None);
     let h = Hammer::start(port);
     std::thread::sleep(Duration::from_millis(200));
@@ -533,20 +494,7 @@ fn a_rollout_of_replicas_goes_k_at_a_time_without_a_failed_request() {
 fn a_revision_that_turns_unhealthy_in_the_monitor_window_is_rolled_back() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "2",
-        "-p",
-        &publish,
-        "web",
-    ]);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "web", 2);
     // v2 is healthy at first (the rollout switches to it), then not.
     web_version(&s, "v2", Some(2));
     let h = Hammer::start(port);
@@ -573,20 +521,7 @@ fn a_revision_that_turns_unhealthy_in_the_monitor_window_is_rolled_back() {
 fn a_canary_waits_for_promote_or_abort() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "3",
-        "-p",
-        &publish,
-        "web",
-    ]);
-    assert_eq!(wait_spread(port, 3).len(), 3);
+    let port = start_api(&s, "web", 3);
     let revision_of = |s: &TestStore| -> Vec<i64> {
         let mut v: Vec<i64> = inspect(s, "api")
             .iter()
@@ -637,20 +572,7 @@ fn a_canary_waits_for_promote_or_abort() {
 fn a_monitor_window_cut_by_a_kill_is_finished_by_the_next_command() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "2",
-        "-p",
-        &publish,
-        "web",
-    ]);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "web", 2);
     web_version(&s, "v2", Some(4));
     let mut child = s
         .cmd()
@@ -788,20 +710,7 @@ fn a_scale_killed_while_draining_is_finished_by_the_next_one() {
          CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && \
          trap '' TERM && exec httpd -f -p 8080 -h /www\"]\n",
     );
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "2",
-        "-p",
-        &publish,
-        "stubborn:1",
-    ]);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "stubborn:1", 2);
     let old2 = host_of(&s, "api.2");
     let mut scale = s
         .cmd()
@@ -919,6 +828,27 @@ CMD [\"sh\", \"-c\", \"echo boom: no database; exit 3\"]\n",
              httpd -p 8080 -h /www && {end}\"]\n"
         ),
     );
+}
+
+/// `run -d --name api --replicas N -p 127.0.0.1:PORT:8080 IMAGE` on a free
+/// port, once every replica answers there; the port.
+fn start_api(s: &TestStore, image: &str, replicas: usize) -> u16 {
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let n = replicas.to_string();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        &n,
+        "-p",
+        &publish,
+        image,
+    ]);
+    assert_eq!(wait_spread(port, replicas).len(), replicas);
+    port
 }
 
 fn run_service(s: &TestStore, publish: &str) {
