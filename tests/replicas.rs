@@ -276,7 +276,7 @@ fn replicas_share_one_port_and_an_unhealthy_or_crashed_one_gets_nothing() {
 fn a_service_is_stopped_started_logged_and_removed_as_one() {
     let s = busybox();
     web(&s);
-    let port = start_api(&s, "web:1", 2);
+    let port = start_api(&s, "web:1", 2, &[]);
     for c in ["api.1", "api.2"] {
         s.ok(&[
             "exec",
@@ -379,7 +379,7 @@ fn no_failures(what: &str, answers: &[Result<String, String>]) {
 fn scale_up_and_down_without_a_failed_request() {
     let s = busybox();
     web(&s);
-    let port = start_api(&s, "web:1", 2);
+    let port = start_api(&s, "web:1", 2, &[]);
 
     let h = Hammer::start(port);
     std::thread::sleep(Duration::from_millis(200));
@@ -449,7 +449,7 @@ fn versions(answers: &[Result<String, String>]) -> Vec<String> {
 fn a_rollout_of_replicas_goes_k_at_a_time_without_a_failed_request() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = start_api(&s, "web", 4);
+    let port = start_api(&s, "web", 4, &[]);
     web_version(&s, "v2", None);
     let h = Hammer::start(port);
     std::thread::sleep(Duration::from_millis(200));
@@ -494,7 +494,7 @@ fn a_rollout_of_replicas_goes_k_at_a_time_without_a_failed_request() {
 fn a_revision_that_turns_unhealthy_in_the_monitor_window_is_rolled_back() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = start_api(&s, "web", 2);
+    let port = start_api(&s, "web", 2, &[]);
     // v2 is healthy at first (the rollout switches to it), then not.
     web_version(&s, "v2", Some(2));
     let h = Hammer::start(port);
@@ -521,7 +521,7 @@ fn a_revision_that_turns_unhealthy_in_the_monitor_window_is_rolled_back() {
 fn a_canary_waits_for_promote_or_abort() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = start_api(&s, "web", 3);
+    let port = start_api(&s, "web", 3, &[]);
     let revision_of = |s: &TestStore| -> Vec<i64> {
         let mut v: Vec<i64> = inspect(s, "api")
             .iter()
@@ -572,7 +572,7 @@ fn a_canary_waits_for_promote_or_abort() {
 fn a_monitor_window_cut_by_a_kill_is_finished_by_the_next_command() {
     let s = busybox();
     web_version(&s, "v1", None);
-    let port = start_api(&s, "web", 2);
+    let port = start_api(&s, "web", 2, &[]);
     web_version(&s, "v2", Some(4));
     let mut child = s
         .cmd()
@@ -710,7 +710,7 @@ fn a_scale_killed_while_draining_is_finished_by_the_next_one() {
          CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && \
          trap '' TERM && exec httpd -f -p 8080 -h /www\"]\n",
     );
-    let port = start_api(&s, "stubborn:1", 2);
+    let port = start_api(&s, "stubborn:1", 2, &[]);
     let old2 = host_of(&s, "api.2");
     let mut scale = s
         .cmd()
@@ -830,51 +830,25 @@ CMD [\"sh\", \"-c\", \"echo boom: no database; exit 3\"]\n",
     );
 }
 
-/// `run -d --name api --replicas N -p 127.0.0.1:PORT:8080 IMAGE` on a free
-/// port, once every replica answers there; the port.
-fn start_api(s: &TestStore, image: &str, replicas: usize) -> u16 {
+/// `run -d --name api --replicas N [OPTIONS] -p 127.0.0.1:PORT:8080 IMAGE`
+/// on a free port, once every replica answers there; the port.
+fn start_api(s: &TestStore, image: &str, replicas: usize, options: &[&str]) -> u16 {
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8080");
     let n = replicas.to_string();
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        &n,
-        "-p",
-        &publish,
-        image,
-    ]);
+    let mut args = vec!["run", "-d", "--name", "api", "--replicas", &n];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["-p", &publish, image]);
+    s.ok(&args);
     assert_eq!(wait_spread(port, replicas).len(), replicas);
     port
-}
-
-fn run_service(s: &TestStore, publish: &str) {
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "2",
-        "--restart",
-        "always",
-        "-p",
-        publish,
-        "web",
-    ]);
 }
 
 #[test]
 fn a_revision_that_crash_loops_fails_its_rollout_at_once_and_v1_serves() {
     let s = busybox();
     web_dying(&s, "v1", None);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    run_service(&s, &publish);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "web", 2, &["--restart", "always"]);
     let before: Vec<String> = ["api.1", "api.2"].iter().map(|c| host_of(&s, c)).collect();
     web_dying(&s, "v2", Some(0));
     let h = Hammer::start(port);
@@ -909,10 +883,7 @@ fn a_revision_that_crash_loops_fails_its_rollout_at_once_and_v1_serves() {
 fn a_revision_that_dies_in_the_monitor_window_is_rolled_back() {
     let s = busybox();
     web_dying(&s, "v1", None);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    run_service(&s, &publish);
-    assert_eq!(wait_spread(port, 2).len(), 2);
+    let port = start_api(&s, "web", 2, &["--restart", "always"]);
     // v2 answers (the rollout switches to it), then exits 3 s after start.
     web_dying(&s, "v2", Some(3));
     let h = Hammer::start(port);
